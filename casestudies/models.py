@@ -1,0 +1,154 @@
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from taggit.managers import TaggableManager
+from taggit.models import TagBase, TaggedItemBase
+
+from casestudies.rendering import reading_minutes, render_markdown
+
+
+class Tag(TagBase):
+    """A tag as the author spelled it ("Zero-Knowledge"), with a lowercase slug."""
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Together with TAGGIT_CASE_INSENSITIVE, "Security" and "security"
+            # can never become two tags, whichever path creates them.
+            models.UniqueConstraint(Lower("name"), name="tag_name_unique_ignoring_case"),
+        ]
+
+    def slugify(self, tag, i=None):
+        # Keep non-ASCII letters ("café", "日本語"): browsers percent-encode them
+        # and Django decodes them, so the slug works in a URL as written.
+        slug = slugify(tag, allow_unicode=True) or "tag"
+        if i is not None:
+            slug = f"{slug}-{i}"
+        return slug
+
+
+class TaggedCaseStudy(TaggedItemBase):
+    """A direct link table (rather than taggit's generic one): plain joins, real foreign keys."""
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="tagged_studies")
+    content_object = models.ForeignKey("CaseStudy", on_delete=models.CASCADE, related_name="tag_links")
+
+    class Meta:
+        # Link order is the order the author gave the tags in.
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["content_object", "tag"], name="study_tag_once"),
+        ]
+        indexes = [models.Index(fields=["tag", "content_object"], name="tagged_study_by_tag")]
+
+
+class CaseStudyQuerySet(models.QuerySet):
+    def published(self):
+        """What the public may see: the one rule every public page starts from."""
+        return self.filter(status=CaseStudy.Status.PUBLISHED, published_at__lte=timezone.now())
+
+    def tagged_with_all(self, tag_slugs):
+        """Studies carrying every one of the given tags (AND)."""
+        queryset = self
+        for slug in tag_slugs:
+            # One join per tag: a study matches only if each tag is on it.
+            queryset = queryset.filter(tags__slug=slug)
+        return queryset
+
+    def with_tags(self):
+        """Fetch every study's tags (for `tag_list`) in one query."""
+        return self.prefetch_related(
+            models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
+        )
+
+    def older_than(self, study):
+        """Studies listed after `study` (newest first, ties by title), nearest first."""
+        return self.filter(
+            Q(published_at__lt=study.published_at) | Q(published_at=study.published_at, title__gt=study.title)
+        ).order_by("-published_at", "title")
+
+    def newer_than(self, study):
+        """Studies listed before `study`, nearest first."""
+        return self.filter(
+            Q(published_at__gt=study.published_at) | Q(published_at=study.published_at, title__lt=study.title)
+        ).order_by("published_at", "-title")
+
+
+lowercase_slug = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+    "Use lowercase letters, digits and single hyphens, e.g. “my-first-study”.",
+)
+
+
+class CaseStudy(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(
+        max_length=200,
+        unique=True,
+        validators=[lowercase_slug],
+        help_text="The study's address: /case-studies/<slug>/",
+    )
+    summary = models.TextField(
+        max_length=500,
+        help_text="Plain text, one or two sentences: shown on cards and to search engines.",
+    )
+    body = models.TextField(blank=True, help_text="Markdown.")
+    body_html = models.TextField(editable=False, default="")
+    toc_html = models.TextField(editable=False, default="")
+    reading_minutes = models.PositiveSmallIntegerField(editable=False, default=1)
+    tags = TaggableManager(through=TaggedCaseStudy, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    published_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="The study's date. A published study dated in the future stays hidden until then.",
+    )
+    repository_url = models.URLField("repository", blank=True)
+    live_url = models.URLField("live site", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CaseStudyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "case study"
+        verbose_name_plural = "case studies"
+        ordering = ["-published_at", "title"]
+        indexes = [
+            models.Index(fields=["status", "-published_at", "title"], name="study_public_order"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def save(self, *args, **kwargs):
+        # Browsers send textarea lines with CRLF; store one kind of newline.
+        self.body = self.body.replace("\r\n", "\n")
+        # Render once, here, so no request ever pays for Markdown.
+        rendered = render_markdown(self.body)
+        self.body_html = rendered.html
+        self.toc_html = rendered.toc_html
+        self.reading_minutes = reading_minutes(self.body)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "body" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "body_html", "toc_html", "reading_minutes"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("casestudies:detail", args=[self.slug])
+
+    @property
+    def tag_list(self):
+        """The study's tags in the order the author gave them; use with_tags() to prefetch."""
+        return [link.tag for link in self.tag_links.all()]
+
+    @property
+    def is_public(self):
+        return self.status == self.Status.PUBLISHED and self.published_at <= timezone.now()

@@ -1,0 +1,106 @@
+"""Markdown to safe HTML: the one pipeline every study body goes through.
+
+A body may be pasted from anywhere, so whatever Markdown produces (raw HTML
+included) is cleaned with an allow-list before it is stored. Changing this
+pipeline? Run `manage.py render_studies` to re-render every stored study.
+"""
+
+import math
+import re
+from dataclasses import dataclass
+
+import markdown
+import nh3
+from django.utils.text import slugify
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
+
+WORDS_PER_MINUTE = 220
+
+
+class DemoteTitleLevelHeadings(Treeprocessor):
+    """The study's title is the page's one <h1>; a body's `# Heading` becomes <h2>."""
+
+    def run(self, root):
+        for heading in root.iter("h1"):
+            heading.tag = "h2"
+
+
+class StudyBodyExtension(Extension):
+    def extendMarkdown(self, md):
+        # Priority above the table of contents' (5), so it sees the new levels.
+        md.treeprocessors.register(DemoteTitleLevelHeadings(md), "demote_title_headings", 6)
+
+
+EXTENSIONS = [StudyBodyExtension(), "fenced_code", "codehilite", "tables", "footnotes", "toc", "sane_lists"]
+EXTENSION_CONFIGS = {
+    # CSS classes, never inline styles: static/css/site.css colours them.
+    "codehilite": {"css_class": "highlight", "guess_lang": False, "wrapcode": True},
+    "tables": {"use_align_attribute": True},
+    "toc": {
+        "permalink": "#",
+        "permalink_class": "heading-anchor",
+        "permalink_title": "Link to this section",
+        "toc_depth": "2-3",
+        "slugify": lambda value, separator: slugify(value, allow_unicode=True),
+    },
+}
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div",
+    "dl", "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "s", "samp", "small",
+    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "class", "id"},
+    "abbr": {"title"},
+    "code": {"class"},
+    "div": {"class"},
+    "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "li": {"id"},
+    "ol": {"start"},
+    "pre": {"class"},
+    "span": {"class"},
+    "sup": {"id", "class"},
+    "td": {"align"},
+    "th": {"align"},
+}  # fmt: skip
+URL_SCHEMES = {"http", "https", "mailto"}
+
+# Runs on sanitised output, whose markup nh3 has normalised: every attribute
+# is double-quoted and any author-written `rel` is already gone.
+EXTERNAL_LINK = re.compile(r'<a ([^>]*href="https?://[^"]*"[^>]*)>')
+
+
+@dataclass(frozen=True)
+class RenderedBody:
+    html: str
+    toc_html: str
+
+
+def sanitise(html):
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel=None,
+        strip_comments=True,
+    )
+
+
+def render_markdown(source):
+    """Render a study body; returns its sanitised HTML and table of contents."""
+    converter = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+    html = sanitise(converter.convert(source or ""))
+    html = EXTERNAL_LINK.sub(r'<a \1 rel="noopener noreferrer">', html)
+    toc_html = sanitise(converter.toc) if converter.toc_tokens else ""
+    return RenderedBody(html=html, toc_html=toc_html)
+
+
+def reading_minutes(source):
+    """Minutes to read a body at an unhurried pace; never less than one."""
+    return max(1, math.ceil(len((source or "").split()) / WORDS_PER_MINUTE))

@@ -1,0 +1,12 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Portfolio authoring"
+admin.site.site_title = "Portfolio admin"
+admin.site.index_title = "Case studies and tags"
+
+urlpatterns = [
+    path(settings.ADMIN_PATH, admin.site.urls),
+    path("", include("casestudies.urls")),
+]

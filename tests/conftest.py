@@ -1,0 +1,46 @@
+import os
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from tests.factories import CaseStudyFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_test_settings(settings):
+    # Templates resolve {% static %} without a collectstatic run; hashing is
+    # covered by the serving tests, which run collectstatic for real.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def require_service(available, reason):
+    """Skip a test whose server is missing; on CI (CI=true) that is a failure."""
+    if available:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: every service must be present)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def study(db):
+    return CaseStudyFactory(tags=["Security", "Encryption"])
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user("editor", password="a long passphrase", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="casestudies"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("admin", "admin@example.com", "a long passphrase")
+    client.force_login(user)
+    return client

@@ -1,0 +1,324 @@
+import datetime
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+from django.db import connection
+from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from casestudies.views import STUDIES_PER_PAGE
+from tests.factories import CaseStudyFactory, draft, scheduled
+
+pytestmark = pytest.mark.django_db
+
+
+def days_ago(days):
+    return timezone.now() - datetime.timedelta(days=days)
+
+
+def card_titles(response):
+    soup = BeautifulSoup(response.content, "html.parser")
+    return [a.get_text(strip=True) for a in soup.select(".card-title a")]
+
+
+def assert_styled_404(response):
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+    assert b'href="/case-studies/"' in response.content
+
+
+# Home
+
+
+def test_home_shows_the_latest_published_studies(client):
+    for n in range(4):
+        CaseStudyFactory(title=f"Study {n}")
+    draft(title="Secret draft")
+    response = client.get("/")
+    assert response.status_code == 200
+    assert card_titles(response) == ["Study 0", "Study 1", "Study 2"]
+    assert b"Browse all case studies" in response.content
+
+
+# The list
+
+
+def test_list_shows_published_studies_newest_first_with_their_parts(client):
+    CaseStudyFactory(title="Older", published_at=days_ago(9), tags=["Backend"])
+    CaseStudyFactory(
+        title="Newest", published_at=days_ago(1), summary="Summary on the card.", tags=["Security"]
+    )
+    response = client.get("/case-studies/")
+    assert card_titles(response) == ["Newest", "Older"]
+    html = response.content.decode()
+    assert "Summary on the card." in html
+    assert 'href="/case-studies/?tag=security">Security</a>' in html
+    assert "<h1>Case Studies</h1>" in html
+    assert "Deep dives into production systems, architecture decisions, and technical challenges" in html
+
+
+def test_list_order_is_by_date_not_by_creation(client):
+    CaseStudyFactory(title="Written first, dated earlier", published_at=days_ago(9))
+    CaseStudyFactory(title="Written second, dated later", published_at=days_ago(1))
+    assert card_titles(client.get("/case-studies/")) == [
+        "Written second, dated later",
+        "Written first, dated earlier",
+    ]
+
+
+def test_list_hides_drafts_and_future_studies(client):
+    CaseStudyFactory(title="Public")
+    draft(title="A draft")
+    scheduled(title="Scheduled")
+    assert card_titles(client.get("/case-studies/")) == ["Public"]
+
+
+def test_list_paginates_twelve_a_page(client):
+    CaseStudyFactory.create_batch(STUDIES_PER_PAGE + 2)
+    first = client.get("/case-studies/")
+    assert len(card_titles(first)) == STUDIES_PER_PAGE
+    assert b'rel="next" href="/case-studies/?page=2"' in first.content
+    second = client.get("/case-studies/?page=2")
+    assert len(card_titles(second)) == 2
+    assert b'href="/case-studies/" rel="prev"' in second.content
+    assert b"Page 2 of 2" in second.content
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "3", "999999999999", "1.5", "", "%00", "1 "])
+def test_a_page_that_is_not_a_page_answers_a_styled_404(client, page):
+    CaseStudyFactory.create_batch(STUDIES_PER_PAGE + 1)
+    assert_styled_404(client.get("/case-studies/", {"page": page}))
+
+
+def test_empty_list_is_a_page_not_an_error(client):
+    response = client.get("/case-studies/")
+    assert response.status_code == 200
+    assert b"No case studies are published yet." in response.content
+
+
+# Filtering by tag
+
+
+def test_one_tag_filters_the_list(client):
+    CaseStudyFactory(title="Vault", tags=["Security", "Encryption"])
+    CaseStudyFactory(title="Clinic", tags=["Healthcare", "Security"])
+    CaseStudyFactory(title="Shop", tags=["E-Commerce"])
+    response = client.get("/case-studies/?tag=security")
+    assert sorted(card_titles(response)) == ["Clinic", "Vault"]
+    assert b"2 studies tagged" in response.content
+
+
+def test_repeating_tag_narrows_to_studies_with_all_of_them(client):
+    CaseStudyFactory(title="Vault", tags=["Security", "Encryption"])
+    CaseStudyFactory(title="Clinic", tags=["Healthcare", "Security"])
+    response = client.get("/case-studies/?tag=encryption&tag=security")
+    assert card_titles(response) == ["Vault"]
+
+
+def test_tags_with_no_study_in_common_show_an_empty_filtered_list(client):
+    CaseStudyFactory(tags=["Security"])
+    CaseStudyFactory(tags=["Healthcare"])
+    response = client.get("/case-studies/?tag=healthcare&tag=security")
+    assert response.status_code == 200
+    assert card_titles(response) == []
+    assert b"No case study carries all of these tags." in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "canonical"),
+    [
+        ("?tag=Security", "/case-studies/?tag=security"),
+        ("?tag=security&tag=Security", "/case-studies/?tag=security"),
+        ("?tag=security&tag=encryption", "/case-studies/?tag=encryption&tag=security"),
+        ("?tag=+Security+", "/case-studies/?tag=security"),
+        ("?tag=", "/case-studies/"),
+        ("?tag=Security&page=2", "/case-studies/?tag=security&page=2"),
+        ("?tag=CAF%C3%89", "/case-studies/?tag=caf%C3%A9"),
+    ],
+)
+def test_non_canonical_filters_redirect_permanently(client, query, canonical):
+    response = client.get("/case-studies/" + query)
+    assert response.status_code == 301
+    assert response["Location"] == canonical
+
+
+def test_non_ascii_tag_filter_works(client):
+    CaseStudyFactory(title="Paris", tags=["Café"])
+    response = client.get("/case-studies/?tag=caf%C3%A9")
+    assert card_titles(response) == ["Paris"]
+    pill = 'href="/case-studies/?tag=caf%C3%A9"'
+    assert pill in client.get("/case-studies/").content.decode()
+
+
+def test_unknown_tag_answers_a_styled_404(client):
+    CaseStudyFactory(tags=["Security"])
+    assert_styled_404(client.get("/case-studies/?tag=nonexistent"))
+
+
+def test_a_tag_used_only_by_drafts_shows_no_study(client):
+    draft(title="Hidden", tags=["Secret-Project"])
+    response = client.get("/case-studies/?tag=secret-project")
+    assert response.status_code == 200
+    assert card_titles(response) == []
+
+
+def test_too_many_tags_answers_400_saying_why(client):
+    query = "&".join(f"tag=t{n}" for n in range(6))
+    response = client.get(f"/case-studies/?{query}")
+    assert response.status_code == 400
+    assert b"combines at most 5 tags; this one has 6" in response.content
+
+
+def test_active_filter_is_shown_and_each_tag_can_be_removed(client):
+    CaseStudyFactory(tags=["Security", "Encryption"])
+    html = client.get("/case-studies/?tag=encryption&tag=security").content.decode()
+    assert 'href="/case-studies/?tag=security" aria-label="Remove the filter Encryption"' in html
+    assert 'href="/case-studies/?tag=encryption" aria-label="Remove the filter Security"' in html
+    assert 'href="/case-studies/">Show all case studies' in html
+
+
+def test_filtered_pagination_keeps_the_filter(client):
+    CaseStudyFactory.create_batch(STUDIES_PER_PAGE + 1, tags=["Security"])
+    response = client.get("/case-studies/?tag=security")
+    assert b'href="/case-studies/?tag=security&amp;page=2" rel="next"' in response.content
+
+
+# One study
+
+
+def test_study_page_shows_everything_about_the_study(client):
+    study = CaseStudyFactory(
+        title="SecureVault",
+        tags=["Security", "Zero-Knowledge"],
+        repository_url="https://example.com/repo",
+        live_url="https://example.com/",
+        body="## Threat model\n\n" + "word " * 300,
+    )
+    html = client.get(study.get_absolute_url()).content.decode()
+    assert "<h1>SecureVault</h1>" in html
+    assert study.summary in html
+    assert f'datetime="{study.published_at.isoformat()}"' in html
+    assert "2 min read" in html
+    assert 'href="/case-studies/?tag=zero-knowledge">Zero-Knowledge</a>' in html
+    assert 'href="https://example.com/repo" rel="noopener noreferrer">Repository</a>' in html
+    assert ">Live site</a>" in html
+    assert '<h2 id="threat-model">' in html
+    assert 'aria-labelledby="toc-heading"' in html
+
+
+def test_study_page_links_to_the_newer_and_older_studies(client):
+    older = CaseStudyFactory(title="Older", published_at=days_ago(30))
+    middle = CaseStudyFactory(title="Middle", published_at=days_ago(20))
+    newer = CaseStudyFactory(title="Newer", published_at=days_ago(10))
+    draft(title="Draft in between", published_at=days_ago(15))
+    html = client.get(middle.get_absolute_url()).content.decode()
+    assert f'href="{newer.get_absolute_url()}" rel="prev"' in html
+    assert f'href="{older.get_absolute_url()}" rel="next"' in html
+    assert "Draft in between" not in html
+
+
+def test_unknown_study_answers_a_styled_404(client):
+    assert_styled_404(client.get("/case-studies/no-such-study/"))
+
+
+def test_uppercase_slug_redirects_to_the_canonical_url(client):
+    CaseStudyFactory(slug="securevault")
+    response = client.get("/case-studies/SecureVault/")
+    assert response.status_code == 301
+    assert response["Location"] == "/case-studies/securevault/"
+
+
+def test_missing_trailing_slash_redirects(client):
+    CaseStudyFactory(slug="securevault")
+    response = client.get("/case-studies/securevault")
+    assert response.status_code == 301
+    assert response["Location"] == "/case-studies/securevault/"
+
+
+@pytest.mark.parametrize("make", [draft, scheduled])
+def test_drafts_and_future_studies_are_404_to_the_public(client, django_user_model, make):
+    study = make(title="Not yet")
+    assert_styled_404(client.get(study.get_absolute_url()))
+    user = django_user_model.objects.create_user("reader", password="x")
+    client.force_login(user)
+    assert_styled_404(client.get(study.get_absolute_url()))
+
+
+@pytest.mark.parametrize(("make", "label"), [(draft, "Draft"), (scheduled, "Scheduled for")])
+def test_staff_see_unpublished_studies_with_a_banner_never_cached(staff_client, make, label):
+    study = make(title="Not yet")
+    response = staff_client.get(study.get_absolute_url())
+    assert response.status_code == 200
+    assert label.encode() in response.content
+    assert b"only staff can see this page" in response.content
+    assert "no-store" in response["Cache-Control"]
+    assert b'<meta name="robots" content="noindex">' in response.content
+
+
+def test_staff_see_no_banner_on_published_studies(staff_client):
+    study = CaseStudyFactory()
+    assert b"only staff can see this page" not in staff_client.get(study.get_absolute_url()).content
+
+
+def test_staff_without_view_permission_cannot_preview(client, django_user_model):
+    study = draft()
+    client.force_login(django_user_model.objects.create_user("intern", password="x", is_staff=True))
+    assert client.get(study.get_absolute_url()).status_code == 404
+
+
+# Query counts: the same for one study as for fifty (no query per card).
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/", 2),
+        ("/case-studies/", 3),
+        ("/case-studies/?tag=security", 4),
+        ("/case-studies/?tag=encryption&tag=security", 4),
+        ("/case-studies/study-0/", 4),
+    ],
+)
+def test_query_count_does_not_grow_with_the_number_of_studies(client, url, expected):
+    CaseStudyFactory(title="Study 0", tags=["Security", "Encryption", "Extra"])
+    assert count_queries(client, url) == expected
+    for _ in range(49):
+        CaseStudyFactory(tags=["Security", "Encryption", "Extra"])
+    assert count_queries(client, url) == expected
+
+
+# Every public page: one <h1>, landmarks, a skip link.
+
+
+def test_every_public_page_has_one_h1_landmarks_and_a_skip_link(client):
+    CaseStudyFactory(slug="one", tags=["Security"])
+    for url in ["/", "/case-studies/", "/case-studies/?tag=security", "/case-studies/one/", "/missing/"]:
+        response = client.get(url)
+        soup = BeautifulSoup(response.content, "html.parser")
+        assert len(soup.find_all("h1")) == 1, url
+        assert soup.find("main", id="main-content"), url
+        assert soup.find("nav", attrs={"aria-label": "Main"}), url
+        assert soup.select_one('a.skip-link[href="#main-content"]'), url
+        assert soup.html["lang"] == "en", url
+
+
+def test_pages_load_nothing_from_another_origin(client):
+    CaseStudyFactory(slug="one")
+    for url in ["/", "/case-studies/", "/case-studies/one/"]:
+        html = client.get(url).content.decode()
+        assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', html), url
+        assert "<script" not in html, url
+
+
+def test_server_error_page_is_styled_and_needs_no_database():
+    html = render_to_string("500.html")
+    assert "<h1>Something went wrong on our side</h1>" in html
+    assert 'href="/case-studies/"' in html
