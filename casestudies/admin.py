@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.utils import timezone
 from taggit.models import Tag as TaggitTag
@@ -18,6 +19,8 @@ class CaseStudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["reading_minutes", "created_at", "updated_at"]
     actions = ["publish", "unpublish"]
+    # A link typed without a scheme means https, as browsers assume.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "body", "tags"]}),
         ("Publishing", {"fields": ["status", "published_at"]}),
