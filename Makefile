@@ -6,19 +6,17 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint format install install-dev migrate seed static clean
+.PHONY: run test lint format install install-dev static clean
 
-run: install migrate seed static
+run: install static
 	@echo ""
 	@echo "  Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "  Admin: http://$(HOST):$(PORT)/admin/ - make an account with:"
 	@echo "    $(BIN)/python manage.py createsuperuser"
 	@echo ""
-	$(BIN)/gunicorn --config gunicorn.conf.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" bin/serve
 
-test: install-dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/pytest
 
 lint: install-dev
@@ -44,12 +42,6 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
-
-migrate: install
-	$(BIN)/python manage.py migrate --noinput
-
-seed: install
-	$(BIN)/python manage.py import_studies --if-empty
 
 static: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -15,6 +15,10 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 
+# No runtime control socket: nothing outside the process needs one, and in a
+# read-only container it would have nowhere to live.
+control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -175,6 +175,8 @@ CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
@@ -183,7 +185,7 @@ if PRODUCTION:
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 # The site's name in titles, the header and the footer.
-SITE_TITLE = os.environ.get("PORTFOLIO_SITE_TITLE", "Case Studies")
+SITE_TITLE = os.environ.get("PORTFOLIO_SITE_TITLE", "Engineering Portfolio")
 
 LOGGING = {
     "version": 1,

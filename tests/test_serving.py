@@ -63,17 +63,15 @@ def manage(env, *args):
 
 @contextlib.contextmanager
 def serve(env):
-    """Set the site up as `make run` does and serve it with gunicorn; yields its base URL."""
-    manage(env, "migrate", "--noinput")
-    manage(env, "import_studies", "--if-empty")
+    """Start the site as `make run` does, through bin/serve; yields its base URL."""
     manage(env, "collectstatic", "--noinput")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = Path(env["DJANGO_VAR_DIR"]).parent / "server.log"
     server = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py"],
+        [str(BASE_DIR / "bin" / "serve")],
         cwd=BASE_DIR,
-        env=env,
+        env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("w"),
     )
     base_url = f"http://127.0.0.1:{env['PORT']}"
     try:
@@ -84,7 +82,7 @@ def serve(env):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {server.stderr.read().decode()}") from None
+                    raise RuntimeError(f"the site did not start:\n{log.read_text()}") from None
                 time.sleep(0.2)
         yield base_url
     finally:
@@ -147,6 +145,12 @@ def test_static_files_are_hashed_compressed_and_cached_for_a_year(site):
         assert headers["Content-Encoding"] == encoding
         assert "immutable" in headers["Cache-Control"]
         assert int(headers["Cache-Control"].split("max-age=")[1].split(",")[0]) >= 365 * 24 * 3600
+
+
+def test_health_check_answers_without_touching_pages(site):
+    status, headers, body = fetch(site + "/healthz")
+    assert (status, body) == (200, b"ok\n")
+    assert "no-cache" in headers["Cache-Control"]
 
 
 def test_unknown_host_is_refused(site):

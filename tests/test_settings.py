@@ -3,24 +3,30 @@
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_service
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SHOW_SETTINGS = (
+    "from portfolio import settings as s; "
+    "print(s.DEBUG, s.ALLOWED_HOSTS, s.DATABASES['default']['ENGINE'], s.SECRET_KEY)"
+)
 
 
-def load_settings(tmp_path, **env):
-    """Import the settings in a fresh interpreter with exactly this environment."""
+def load_settings(tmp_path, code=SHOW_SETTINGS, **env):
+    """Run `code` in a fresh interpreter whose environment holds exactly these settings."""
     clean = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
     }
-    clean.update({"DJANGO_VAR_DIR": str(tmp_path / "var"), **env})
-    code = (
-        "from portfolio import settings as s; "
-        "print(s.DEBUG, s.ALLOWED_HOSTS, s.DATABASES['default']['ENGINE'], s.SECRET_KEY)"
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "portfolio.settings", "DJANGO_VAR_DIR": str(tmp_path / "var"), **env}
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=BASE_DIR, env=clean, capture_output=True, text=True, check=False
@@ -87,6 +93,27 @@ def test_a_mistyped_setting_is_a_clear_error(tmp_path, env, message):
     result = load_settings(tmp_path, **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def redis_available(url):
+    try:
+        import redis
+
+        return redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception:
+        return False
+
+
+def test_redis_url_gives_every_process_one_shared_cache(tmp_path):
+    require_service(redis_available(REDIS_URL), f"Redis is not reachable at TEST_REDIS_URL ({REDIS_URL})")
+    token = uuid.uuid4().hex
+    setup = "import django; django.setup(); from django.core.cache import cache; "
+    writer = load_settings(
+        tmp_path, code=setup + f"cache.set('shared-{token}', 'yes', 30)", REDIS_URL=REDIS_URL
+    )
+    assert writer.returncode == 0, writer.stderr
+    reader = load_settings(tmp_path, code=setup + f"print(cache.get('shared-{token}'))", REDIS_URL=REDIS_URL)
+    assert reader.stdout.strip() == "yes", reader.stderr
 
 
 def test_no_migration_is_missing(db):
