@@ -1,17 +1,43 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.text import slugify
+from reversion.admin import VersionAdmin
 from taggit.models import Tag as TaggitTag
 
-from casestudies.models import CaseStudy, Tag
+from casestudies.checks import review
+from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag
 
 # The site's tags are casestudies.Tag; taggit's own table stays empty.
 admin.site.unregister(TaggitTag)
 
 
+class OutcomeInline(admin.TabularInline):
+    model = Outcome
+    extra = 0
+    fields = ["position", "label", "before", "after", "unit"]
+    verbose_name = "outcome"
+    verbose_name_plural = "Outcomes (key facts: label, before, after, unit)"
+
+
+class SlugRedirectInline(admin.TabularInline):
+    model = SlugRedirect
+    extra = 0
+    fields = ["old_slug", "created_at"]
+    readonly_fields = ["old_slug", "created_at"]
+    verbose_name_plural = "Old addresses (they redirect here)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CaseStudy)
-class CaseStudyAdmin(admin.ModelAdmin):
+class CaseStudyAdmin(VersionAdmin):
+    """Every save keeps a revision: History shows and restores them, deleted studies can be recovered."""
+
     list_display = ["title", "status", "published_at", "tag_names", "updated_at"]
     list_filter = ["status", "tags", "published_at"]
     search_fields = ["title", "summary", "body"]
@@ -19,12 +45,20 @@ class CaseStudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["reading_minutes", "created_at", "updated_at"]
     actions = ["publish", "unpublish"]
+    inlines = [OutcomeInline, SlugRedirectInline]
     # A link typed without a scheme means https, as browsers assume.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "body", "tags"]}),
         ("Publishing", {"fields": ["status", "published_at"]}),
         ("Links", {"fields": ["repository_url", "live_url"]}),
+        (
+            "Key facts",
+            {
+                "fields": ["role", "timeframe", "team_size", "stack"],
+                "description": "Optional. Shown as a panel above the body when any is filled in.",
+            },
+        ),
         ("About this study", {"fields": ["reading_minutes", "created_at", "updated_at"]}),
     ]
 
@@ -34,6 +68,12 @@ class CaseStudyAdmin(admin.ModelAdmin):
     @admin.display(description="tags")
     def tag_names(self, study):
         return ", ".join(tag.name for tag in study.tag_list)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After tags and outcomes are saved too, so the checks see the whole study.
+        for warning in review(form.instance):
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.action(description="Publish selected case studies", permissions=["change"])
     def publish(self, request, queryset):
@@ -54,11 +94,28 @@ class CaseStudyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Moved {count} case stud{'y' if count == 1 else 'ies'} back to draft.")
 
 
+class TagForm(forms.ModelForm):
+    class Meta:
+        model = Tag
+        fields = ["name", "slug"]
+
+    def clean_slug(self):
+        # Whatever is typed, a slug stays a lowercase slug.
+        slug = slugify(self.cleaned_data["slug"], allow_unicode=True)
+        if not slug:
+            raise forms.ValidationError("Use letters or digits, e.g. “zero-knowledge”.")
+        return slug
+
+
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    """Rename a tag by editing it; merge several with the action."""
+
+    form = TagForm
     list_display = ["name", "slug", "study_count"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["merge"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(study_count=Count("tagged_studies"))
@@ -66,3 +123,31 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description="studies", ordering="study_count")
     def study_count(self, tag):
         return tag.study_count
+
+    @admin.action(description="Merge selected tags into one", permissions=["change", "delete"])
+    def merge(self, request, queryset):
+        tags = list(queryset.order_by("-study_count", "name"))
+        if len(tags) < 2:
+            self.message_user(request, "Select at least two tags to merge.", messages.WARNING)
+            return None
+        target_id = request.POST.get("merge_into")
+        target = next((tag for tag in tags if str(tag.pk) == target_id), None)
+        if target is None:
+            return TemplateResponse(
+                request,
+                "admin/casestudies/tag/merge.html",
+                {**self.admin_site.each_context(request), "tags": tags, "opts": self.model._meta},
+            )
+        for tag in tags:
+            if tag != target:
+                tag.merge_into(target)
+        self.message_user(request, f"Merged {len(tags) - 1} tag(s) into “{target.name}”.")
+        return None
+
+
+@admin.register(SlugRedirect)
+class SlugRedirectAdmin(admin.ModelAdmin):
+    list_display = ["old_slug", "study", "created_at"]
+    search_fields = ["old_slug", "study__title"]
+    list_select_related = ["study"]
+    autocomplete_fields = ["study"]

@@ -1,7 +1,11 @@
+import reversion
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -22,6 +26,15 @@ class Tag(TagBase):
             models.UniqueConstraint(Lower("name"), name="tag_name_unique_ignoring_case"),
         ]
 
+    def merge_into(self, target):
+        """Move this tag's studies to `target` (each keeps its other tags), then delete this tag."""
+        with transaction.atomic():
+            links = TaggedCaseStudy.objects.filter(tag=self)
+            already_tagged = TaggedCaseStudy.objects.filter(tag=target).values("content_object")
+            links.filter(content_object__in=already_tagged).delete()
+            links.update(tag=target)
+            self.delete()
+
     def slugify(self, tag, i=None):
         # Keep non-ASCII letters ("café", "日本語"): browsers percent-encode them
         # and Django decodes them, so the slug works in a URL as written.
@@ -31,6 +44,7 @@ class Tag(TagBase):
         return slug
 
 
+@reversion.register()
 class TaggedCaseStudy(TaggedItemBase):
     """A direct link table (rather than taggit's generic one): plain joins, real foreign keys."""
 
@@ -84,6 +98,9 @@ lowercase_slug = RegexValidator(
 )
 
 
+# Every save through the admin keeps a revision of the study with its tags and
+# outcomes; old slugs are not followed, so a restore never loses a redirect.
+@reversion.register(follow=["tag_links", "outcomes"])
 class CaseStudy(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -112,6 +129,13 @@ class CaseStudy(models.Model):
     )
     repository_url = models.URLField("repository", blank=True)
     live_url = models.URLField("live site", blank=True)
+    # Key facts, all optional: the study page shows a panel when any is given.
+    role = models.CharField(max_length=120, blank=True, help_text="e.g. “Lead engineer”")
+    timeframe = models.CharField(max_length=120, blank=True, help_text="e.g. “Q1–Q3 2024” or “6 months”")
+    team_size = models.PositiveSmallIntegerField(null=True, blank=True, help_text="People on the team.")
+    stack = models.CharField(
+        max_length=300, blank=True, help_text="Comma-separated, e.g. “Django, PostgreSQL, Redis”"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,6 +168,26 @@ class CaseStudy(models.Model):
     def get_absolute_url(self):
         return reverse("casestudies:detail", args=[self.slug])
 
+    def clean(self):
+        taken = SlugRedirect.objects.filter(old_slug=self.slug).exclude(study_id=self.pk)
+        if redirect := taken.select_related("study").first():
+            raise ValidationError(
+                {
+                    "slug": f"“{self.slug}” is an old address of “{redirect.study}” and still "
+                    "redirects there. Pick another slug, or delete that redirect under "
+                    "Case studies › Slug redirects first."
+                }
+            )
+
+    @property
+    def stack_list(self):
+        return [item.strip() for item in self.stack.split(",") if item.strip()]
+
+    @property
+    def has_key_facts(self):
+        """Whether any key fact is filled in; outcomes should be prefetched by the caller."""
+        return bool(self.role or self.timeframe or self.team_size or self.stack or self.outcomes.all())
+
     @property
     def tag_list(self):
         """The study's tags in the order the author gave them; use with_tags() to prefetch."""
@@ -152,3 +196,51 @@ class CaseStudy(models.Model):
     @property
     def is_public(self):
         return self.status == self.Status.PUBLISHED and self.published_at <= timezone.now()
+
+
+@reversion.register()
+class Outcome(models.Model):
+    """A measured result of a study: a label with a before and an after value."""
+
+    study = models.ForeignKey(CaseStudy, on_delete=models.CASCADE, related_name="outcomes")
+    label = models.CharField(max_length=120, help_text="e.g. “p99 latency”")
+    before = models.CharField(max_length=40, blank=True)
+    after = models.CharField(max_length=40, blank=True)
+    unit = models.CharField(max_length=20, blank=True, help_text="e.g. “ms” or “%”")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.label
+
+
+class SlugRedirect(models.Model):
+    """An old slug of a study, kept so that every address it ever had keeps working."""
+
+    old_slug = models.SlugField(max_length=200, unique=True)
+    # Redirects point at the study, not at a slug: a chain of renames is one hop.
+    study = models.ForeignKey(CaseStudy, on_delete=models.CASCADE, related_name="slug_redirects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["old_slug"]
+
+    def __str__(self):
+        return f"/case-studies/{self.old_slug}/ → {self.study}"
+
+
+@receiver(pre_save, sender=CaseStudy)
+def keep_old_slug_working(sender, instance, raw, **kwargs):
+    """When a study's slug changes (a save, or a revert from history), redirect the old one.
+
+    A signal rather than save(): restoring a revision saves raw, past save().
+    """
+    if instance.pk is None:
+        return
+    old_slug = CaseStudy.objects.filter(pk=instance.pk).values_list("slug", flat=True).first()
+    if old_slug is None or old_slug == instance.slug:
+        return
+    SlugRedirect.objects.filter(old_slug=instance.slug, study=instance).delete()
+    SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"study": instance})

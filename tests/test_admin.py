@@ -24,7 +24,13 @@ def study_form(**overrides):
         "published_at_1": now.strftime("%H:%M:%S"),
         "repository_url": "",
         "live_url": "",
+        "role": "",
+        "timeframe": "",
+        "team_size": "",
+        "stack": "",
     }
+    for inline in ["outcomes", "slug_redirects"]:
+        data |= {f"{inline}-TOTAL_FORMS": "0", f"{inline}-INITIAL_FORMS": "0"}
     return {**data, **overrides}
 
 

@@ -1,0 +1,75 @@
+"""Gentle checks on a study: things an author would want to know, never a reason to refuse a save."""
+
+import re
+from html.parser import HTMLParser
+
+from casestudies.models import CaseStudy, SlugRedirect
+
+META_DESCRIPTION_LENGTH = 160
+STUDY_LINK = re.compile(r"^(?:https?://[^/]+)?/case-studies/([^/?#]+)/?(?:[?#].*)?$")
+
+
+class BodyOutline(HTMLParser):
+    """Collects what the checks look at from rendered body HTML."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings = []  # (level, text)
+        self.images_without_alt = []
+        self.links = []
+        self._heading = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if re.fullmatch(r"h[1-6]", tag):
+            self._heading = [int(tag[1]), ""]
+        elif tag == "img" and not (attrs.get("alt") or "").strip():
+            self.images_without_alt.append(attrs.get("src") or "(no src)")
+        elif tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading[1] += data
+
+    def handle_endtag(self, tag):
+        if self._heading is not None and tag == f"h{self._heading[0]}":
+            self.headings.append((self._heading[0], self._heading[1].strip(" #")))
+            self._heading = None
+
+
+def review(study):
+    """Warnings about a saved study, in words the author can act on."""
+    warnings = []
+    if len(study.summary) > META_DESCRIPTION_LENGTH:
+        warnings.append(
+            f"The summary is {len(study.summary)} characters; search engines show about "
+            f"{META_DESCRIPTION_LENGTH}, so the end will be cut off in results."
+        )
+
+    outline = BodyOutline()
+    outline.feed(study.body_html)
+    previous_level = 1  # the page title
+    for level, text in outline.headings:
+        if level > previous_level + 1:
+            warnings.append(
+                f"The heading “{text}” is level {level} right after level {previous_level}: "
+                f"use {'#' * (previous_level + 1)} so screen readers and the contents list follow."
+            )
+        previous_level = level
+
+    for src in outline.images_without_alt:
+        warnings.append(f"The image {src} has no alt text: describe it for readers who cannot see it.")
+
+    linked = {match.group(1) for href in outline.links if (match := STUDY_LINK.match(href))}
+    if linked:
+        known = dict(CaseStudy.objects.filter(slug__in=linked).values_list("slug", "status"))
+        redirected = set(SlugRedirect.objects.filter(old_slug__in=linked).values_list("old_slug", flat=True))
+        for slug in sorted(linked):
+            if slug not in known and slug not in redirected:
+                warnings.append(f"The link to /case-studies/{slug}/ leads nowhere: no study has that slug.")
+            elif known.get(slug) == CaseStudy.Status.DRAFT:
+                warnings.append(
+                    f"The link to /case-studies/{slug}/ leads to a draft: visitors cannot see it."
+                )
+    return warnings
