@@ -95,6 +95,9 @@ class CaseStudyAdmin(VersionAdmin):
 
 
 class TagForm(forms.ModelForm):
+    # Free text, then slugified below: "Web Sockets" becomes "web-sockets" rather than an error.
+    slug = forms.CharField(max_length=100, help_text="Lowercase; typed text is turned into a slug.")
+
     class Meta:
         model = Tag
         fields = ["name", "slug"]

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from casestudies.models import CaseStudy, Tag
+from casestudies.models import CaseStudy, SlugRedirect, Tag
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -62,7 +62,12 @@ def study_detail(request, slug):
     if slug != slug.lower():
         return redirect("casestudies:detail", slug=slug.lower(), permanent=True)
     visible = CaseStudy.objects.all() if can_preview(request.user) else CaseStudy.objects.published()
-    study = get_object_or_404(visible.with_tags(), slug=slug)
+    study = visible.with_tags().prefetch_related("outcomes").filter(slug=slug).first()
+    if study is None:
+        # An address the study had before its slug changed keeps working.
+        renamed = get_object_or_404(SlugRedirect.objects.select_related("study"), old_slug=slug).study
+        get_object_or_404(visible, pk=renamed.pk)
+        return redirect(renamed, permanent=True)
     published = CaseStudy.objects.published()
     context = {
         "study": study,

@@ -284,7 +284,7 @@ def count_queries(client, url):
         ("/case-studies/", 3),
         ("/case-studies/?tag=security", 4),
         ("/case-studies/?tag=encryption&tag=security", 4),
-        ("/case-studies/study-0/", 4),
+        ("/case-studies/study-0/", 5),
     ],
 )
 def test_query_count_does_not_grow_with_the_number_of_studies(client, url, expected):
@@ -322,3 +322,22 @@ def test_server_error_page_is_styled_and_needs_no_database():
     html = render_to_string("500.html")
     assert "<h1>Something went wrong on our side</h1>" in html
     assert 'href="/case-studies/"' in html
+
+
+def test_key_facts_panel_shows_only_what_the_author_filled_in(client):
+    study = CaseStudyFactory(slug="with-facts", role="Lead engineer", team_size=4, stack="Django, PostgreSQL")
+    study.outcomes.create(label="p99 latency", before="900", after="120", unit="ms", position=1)
+    html = client.get(study.get_absolute_url()).content.decode()
+    assert '<h2 id="key-facts-heading"' in html
+    assert "<dd>Lead engineer</dd>" in html
+    assert "<dd>4 people</dd>" in html
+    assert "<dd>Django, PostgreSQL</dd>" in html
+    assert "Timeframe" not in html
+    assert '<th scope="row">p99 latency</th>' in html
+    assert "<td>900 ms</td>" in html
+    assert "<td>120 ms</td>" in html
+
+
+def test_a_study_without_facts_has_no_panel(client):
+    study = CaseStudyFactory(slug="plain")
+    assert b"Key facts" not in client.get(study.get_absolute_url()).content
