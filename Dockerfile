@@ -15,6 +15,10 @@ ENV PATH=/venv/bin:$PATH \
     DJANGO_VAR_DIR=/app/var \
     HOST=0.0.0.0 \
     PORT=8000
+# Graphviz draws the ```dot diagrams in study bodies when a study is saved.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /venv /venv

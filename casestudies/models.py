@@ -159,6 +159,8 @@ class CaseStudy(models.Model):
         rendered = render_markdown(self.body)
         self.body_html = rendered.html
         self.toc_html = rendered.toc_html
+        # Not stored: what went wrong in this save (an undrawable diagram), for the admin to show.
+        self.render_problems = list(rendered.problems)
         self.reading_minutes = reading_minutes(self.body)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "body" in update_fields:

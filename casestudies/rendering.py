@@ -3,17 +3,29 @@
 A body may be pasted from anywhere, so whatever Markdown produces (raw HTML
 included) is cleaned with an allow-list before it is stored. Changing this
 pipeline? Run `manage.py render_studies` to re-render every stored study.
+
+A ```dot block becomes a diagram (see casestudies/diagrams.py for how to
+caption one). Its SVG is made safe by its own allow-list, not by nh3's, so
+the block is swapped for a random placeholder before Markdown runs and the
+figure is put in its place after the rest is sanitised. A diagram that
+cannot be drawn stays a code block, and the reason is in `problems`.
 """
 
 import math
 import re
+import secrets
+import time
 from dataclasses import dataclass
 
 import markdown
 import nh3
 from django.utils.text import slugify
 from markdown.extensions import Extension
+from markdown.extensions.fenced_code import FencedBlockPreprocessor
+from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
+
+from casestudies import diagrams
 
 WORDS_PER_MINUTE = 220
 
@@ -26,10 +38,49 @@ class DemoteTitleLevelHeadings(Treeprocessor):
             heading.tag = "h2"
 
 
+class DiagramBlocks(Preprocessor):
+    """Draws each ```dot block and leaves a placeholder paragraph for its figure."""
+
+    def __init__(self, md):
+        super().__init__(md)
+        # Random per render: an author cannot write a placeholder into the text.
+        self.token = f"diagram{secrets.token_hex(16)}"
+        self.figures = {}  # placeholder -> figure HTML
+        self.problems = []
+        self.deadline = None
+
+    def run(self, lines):
+        self.deadline = time.monotonic() + diagrams.TIMEOUT_SECONDS
+        # fenced_code's own pattern, so a ```dot shown inside a longer fence stays code.
+        text = FencedBlockPreprocessor.FENCED_BLOCK_RE.sub(self.draw, "\n".join(lines))
+        return text.split("\n")
+
+    def draw(self, match):
+        if match.group("lang") != "dot":
+            return match.group(0)
+        number = len(self.figures) + len(self.problems) + 1
+        try:
+            figure = diagrams.figure_html(match.group("code"), number, self.deadline - time.monotonic())
+        except diagrams.DiagramError as error:
+            self.problems.append(f"Diagram {number} could not be drawn: {error}")
+            return match.group(0)
+        placeholder = f"{self.token}n{number}"
+        self.figures[placeholder] = figure
+        return f"\n\n{placeholder}\n\n"
+
+    def insert_figures(self, html):
+        if not self.figures:
+            return html
+        placeholders = re.compile(rf"(?:<p>)?({self.token}n\d+)(?:</p>)?")
+        return placeholders.sub(lambda match: self.figures[match.group(1)], html)
+
+
 class StudyBodyExtension(Extension):
     def extendMarkdown(self, md):
         # Priority above the table of contents' (5), so it sees the new levels.
         md.treeprocessors.register(DemoteTitleLevelHeadings(md), "demote_title_headings", 6)
+        # After whitespace is normalised (30), before fenced code blocks are read (25).
+        md.preprocessors.register(DiagramBlocks(md), "diagrams", 28)
 
 
 EXTENSIONS = [StudyBodyExtension(), "fenced_code", "codehilite", "tables", "footnotes", "toc", "sane_lists"]
@@ -79,6 +130,7 @@ EXTERNAL_LINK = re.compile(r'<a ([^>]*href="https?://[^"]*"[^>]*)>')
 class RenderedBody:
     html: str
     toc_html: str
+    problems: tuple[str, ...] = ()  # for the author, e.g. "Diagram 1 could not be drawn: ..."
 
 
 def sanitise(html):
@@ -93,12 +145,14 @@ def sanitise(html):
 
 
 def render_markdown(source):
-    """Render a study body; returns its sanitised HTML and table of contents."""
+    """Render a study body; returns its sanitised HTML, table of contents and any problems."""
     converter = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+    diagram_blocks = converter.preprocessors["diagrams"]
     html = sanitise(converter.convert(source or ""))
     html = EXTERNAL_LINK.sub(r'<a \1 rel="noopener noreferrer">', html)
+    html = diagram_blocks.insert_figures(html)
     toc_html = sanitise(converter.toc) if converter.toc_tokens else ""
-    return RenderedBody(html=html, toc_html=toc_html)
+    return RenderedBody(html=html, toc_html=toc_html, problems=tuple(diagram_blocks.problems))
 
 
 def reading_minutes(source):
