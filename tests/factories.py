@@ -4,7 +4,7 @@ import factory
 from django.utils import timezone
 from django.utils.text import slugify
 
-from casestudies.models import CaseStudy
+from casestudies.models import CaseStudy, Outcome
 
 
 class CaseStudyFactory(factory.django.DjangoModelFactory):
@@ -24,6 +24,18 @@ class CaseStudyFactory(factory.django.DjangoModelFactory):
     def tags(self, create, extracted, **kwargs):
         if create and extracted:
             self.tags.set(extracted)
+
+
+class OutcomeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Outcome
+
+    study = factory.SubFactory(CaseStudyFactory)
+    label = factory.Sequence(lambda n: f"Measure {n}")
+    before = "480"
+    after = "95"
+    unit = "ms"
+    position = factory.Sequence(lambda n: n)
 
 
 def draft(**kwargs):

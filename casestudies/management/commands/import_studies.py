@@ -1,19 +1,40 @@
+import sys
 from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from tqdm import tqdm
 
-from casestudies.models import CaseStudy
-from casestudies.studyfiles import StudyFileError, parse_study_file
+from casestudies.models import CaseStudy, Outcome
+from casestudies.studyfiles import StudyFile, StudyFileError, parse_study_file
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
+# Runs longer than this many files get a progress bar (in a terminal).
+PROGRESS_AFTER = 20
+
+
+def progress(items, command, verbosity, desc):
+    """`items` under a progress bar on stderr, shown only when it helps a person watching.
+
+    Never when stdout is not a terminal or at --verbosity 0, so tests, CI logs
+    and pipes stay clean. Print lines meanwhile with say().
+    """
+    show = len(items) > PROGRESS_AFTER and verbosity > 0 and command.stdout.isatty()
+    return tqdm(items, desc=desc, unit="file", file=sys.stderr, leave=False, disable=not show)
+
+
+def say(stream, message):
+    """Write a line to the command's stdout or stderr above the progress bar, if one is showing."""
+    with tqdm.external_write_mode():
+        stream.write(message)
 
 
 class Command(BaseCommand):
     help = (
         "Create or update case studies from Markdown files with front matter, one "
-        "study per file, matched by slug. Without a directory, loads the seed studies."
+        "study per file (as export_studies writes them), matched by slug. Without a "
+        "directory, loads the seed studies."
     )
 
     def add_arguments(self, parser):
@@ -25,17 +46,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Say what would change, change nothing.")
 
-    def handle(self, directory, if_empty, dry_run, **options):
+    def handle(self, directory, if_empty, dry_run, verbosity, **options):
         directory = Path(directory)
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory.")
         if if_empty and CaseStudy.objects.exists():
-            self.stdout.write("The database already has case studies; nothing imported.")
+            if verbosity:
+                self.stdout.write("The database already has case studies; nothing imported.")
             return
 
         counts = Counter()
         slug_files = {}
-        for path in sorted(directory.glob("*.md")):
+        paths = sorted(directory.glob("*.md"))
+        for path in progress(paths, self, verbosity, "Importing"):
             try:
                 study_file = parse_study_file(path.read_text(encoding="utf-8"))
                 if study_file.slug in slug_files:
@@ -44,39 +67,53 @@ class Command(BaseCommand):
                     )
             except (StudyFileError, UnicodeDecodeError) as error:
                 counts["failed"] += 1
-                self.stderr.write(f"{path.name}: {error}")
+                say(self.stderr, f"{path.name}: {error}")
                 continue
             slug_files[study_file.slug] = path.name
-            outcome = import_study(study_file, dry_run=dry_run)
-            counts[outcome] += 1
-            if outcome != "unchanged":
-                self.stdout.write(f"{'would be ' if dry_run else ''}{outcome}: {path.name}")
+            result, changed = import_study(study_file, dry_run=dry_run)
+            counts[result] += 1
+            if verbosity > 1 or (verbosity and result != "unchanged"):
+                detail = f" ({', '.join(changed)})" if result == "updated" else ""
+                say(self.stdout, f"{'would be ' if dry_run else ''}{result}: {path.name}{detail}")
 
-        self.stdout.write(
-            f"{counts['created']} created, {counts['updated']} updated, "
-            f"{counts['unchanged']} unchanged, {counts['failed']} failed"
-            + (" (dry run: nothing was changed)" if dry_run else "")
-        )
+        if verbosity:
+            self.stdout.write(
+                f"{counts['created']} created, {counts['updated']} updated, "
+                f"{counts['unchanged']} unchanged, {counts['failed']} failed"
+                + (" (dry run: nothing was changed)" if dry_run else "")
+            )
         if counts["failed"]:
             raise CommandError(f"{counts['failed']} file(s) could not be imported; see above.")
 
 
 def import_study(study_file, dry_run=False):
-    """Create or update one study from its file; returns what happened."""
+    """Create or update one study from its file.
+
+    Returns what happened ("created", "updated" or "unchanged") and the names
+    of what changed. An unchanged study is not saved, so updated_at stays.
+    """
     with transaction.atomic():
-        study = CaseStudy.objects.filter(slug=study_file.slug).first()
+        study = (
+            CaseStudy.objects.with_tags().prefetch_related("outcomes").filter(slug=study_file.slug).first()
+        )
         if study is None:
-            outcome = "created"
-            study = CaseStudy(slug=study_file.slug)
+            result, study = "created", CaseStudy(slug=study_file.slug)
+            changed = ["tags", "outcomes"]
         else:
-            current_tags = [tag.name.lower() for tag in study.tag_list]
-            same_fields = all(getattr(study, name) == value for name, value in study_file.fields.items())
-            if same_fields and current_tags == [tag.lower() for tag in study_file.tags]:
-                return "unchanged"
-            outcome = "updated"
+            changed = StudyFile.from_study(study).differences(study_file)
+            if not changed:
+                return "unchanged", []
+            result = "updated"
         if not dry_run:
             for name, value in study_file.fields.items():
                 setattr(study, name, value)
             study.save()
-            study.tags.set(study_file.tags, clear=True)
-        return outcome
+            if "tags" in changed:
+                study.tags.set(study_file.tags, clear=True)
+            if "outcomes" in changed:
+                Outcome.objects.filter(study=study).delete()
+                Outcome.objects.bulk_create(
+                    Outcome(study=study, position=position, **outcome)
+                    for position, outcome in enumerate(study_file.outcomes)
+                )
+        return result, changed
