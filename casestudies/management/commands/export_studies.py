@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from casestudies.management.commands.import_studies import progress, say
+from casestudies.management.progress import progress, say
 from casestudies.models import CaseStudy
 from casestudies.studyfiles import StudyFile
 
