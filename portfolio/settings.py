@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "reversion",
     "taggit",
     "casestudies",
+    "siteprofile",
 ]
 
 MIDDLEWARE = [
@@ -110,7 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "casestudies.context_processors.site",
+                "siteprofile.context_processors.profile",
             ],
         },
     },
@@ -168,6 +169,14 @@ ADMIN_PATH = os.environ.get("DJANGO_ADMIN_PATH", "admin/").strip("/") + "/"
 # Tags: "Security" and "security" are one tag; slugs keep non-ASCII letters.
 TAGGIT_CASE_INSENSITIVE = True
 
+# A share-preview link to a draft works for this long after the admin makes it.
+_preview_link_days = os.environ.get("DJANGO_PREVIEW_LINK_DAYS", "").strip() or "7"
+if not (_preview_link_days.isascii() and _preview_link_days.isdigit() and int(_preview_link_days) >= 1):
+    raise ImproperlyConfigured(
+        f"DJANGO_PREVIEW_LINK_DAYS must be a whole number of days, 1 or more, not {_preview_link_days!r}."
+    )
+PREVIEW_LINK_MAX_AGE = int(_preview_link_days) * 24 * 60 * 60
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -184,9 +193,6 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
-
-# The site's name in titles, the header and the footer.
-SITE_TITLE = os.environ.get("PORTFOLIO_SITE_TITLE", "Engineering Portfolio")
 
 LOGGING = {
     "version": 1,

@@ -12,4 +12,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(settings.ADMIN_PATH, admin.site.urls),
     path("", include("casestudies.urls")),
+    path("", include("siteprofile.urls")),
 ]

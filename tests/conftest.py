@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 
 from tests.factories import CaseStudyFactory
 
@@ -15,6 +16,8 @@ def _fast_test_settings(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Every test starts cold: nothing cached by an earlier test (the site profile) leaks into it.
+    cache.clear()
 
 
 def require_service(available, reason):
