@@ -1,10 +1,14 @@
 from django.core.management.base import BaseCommand
 
 from casestudies.models import CaseStudy
+from siteprofile.models import SiteProfile
 
 
 class Command(BaseCommand):
-    help = "Render every study's Markdown again, after a change to the rendering pipeline."
+    help = (
+        "Render every study's Markdown again (and the site profile's), after a change "
+        "to the rendering pipeline."
+    )
 
     def handle(self, **options):
         rendered = changed = 0
@@ -14,4 +18,8 @@ class Command(BaseCommand):
             study.save(update_fields=["body"])
             rendered += 1
             changed += before != (study.body_html, study.toc_html, study.reading_minutes)
+            for problem in study.render_problems:
+                self.stderr.write(f"{study.slug}: {problem}")
+        for profile in SiteProfile.objects.all():
+            profile.save(update_fields=["intro", "about"])
         self.stdout.write(f"Rendered {rendered} case studies; {changed} changed.")
