@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from reversion.admin import VersionAdmin
@@ -10,6 +11,7 @@ from taggit.models import Tag as TaggitTag
 
 from casestudies.checks import review
 from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag
+from casestudies.previews import MAX_PREVIEW_BYTES, body_preview, share_preview_field
 
 # The site's tags are casestudies.Tag; taggit's own table stays empty.
 admin.site.unregister(TaggitTag)
@@ -43,14 +45,14 @@ class CaseStudyAdmin(VersionAdmin):
     search_fields = ["title", "summary", "body"]
     date_hierarchy = "published_at"
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["reading_minutes", "created_at", "updated_at"]
+    readonly_fields = ["share_preview", "reading_minutes", "created_at", "updated_at"]
     actions = ["publish", "unpublish"]
     inlines = [OutcomeInline, SlugRedirectInline]
     # A link typed without a scheme means https, as browsers assume.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "slug", "summary", "body", "tags"]}),
-        ("Publishing", {"fields": ["status", "published_at"]}),
+        ("Publishing", {"fields": ["status", "published_at", "share_preview"]}),
         ("Links", {"fields": ["repository_url", "live_url"]}),
         (
             "Key facts",
@@ -62,6 +64,29 @@ class CaseStudyAdmin(VersionAdmin):
         ("About this study", {"fields": ["reading_minutes", "created_at", "updated_at"]}),
     ]
 
+    class Media:
+        # The live preview beside the body, and the share link's copy button.
+        css = {"all": ["css/admin-preview.css"]}
+        js = ["js/admin-preview.js"]
+
+    def get_urls(self):
+        # Ahead of the default "<object_id>/" route. Not admin_view(): its redirect to the
+        # login page would reach fetch() as a 200; the view answers 403 itself.
+        preview = path("preview/", body_preview, name="casestudies_casestudy_preview_body")
+        return [preview, *super().get_urls()]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "body":
+            # admin-preview.js finds the body by these and shows the live preview beside it.
+            url = reverse(f"{self.admin_site.name}:casestudies_casestudy_preview_body")
+            formfield.widget.attrs |= {"data-preview-url": url, "data-preview-max-bytes": MAX_PREVIEW_BYTES}
+        return formfield
+
+    @admin.display(description="share preview")
+    def share_preview(self, study):
+        return share_preview_field(study)
+
     def get_queryset(self, request):
         return super().get_queryset(request).with_tags()
 
@@ -72,6 +97,8 @@ class CaseStudyAdmin(VersionAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # After tags and outcomes are saved too, so the checks see the whole study.
+        for problem in getattr(form.instance, "render_problems", []):
+            self.message_user(request, problem, messages.ERROR)
         for warning in review(form.instance):
             self.message_user(request, warning, messages.WARNING)
 

@@ -192,3 +192,15 @@ def test_the_admin_saves_a_study_whose_diagram_cannot_be_drawn(superuser_client,
     response = superuser_client.post(CHANGELIST + "add/", study_form(body=dot_block("digraph { a -> b }")))
     assert response.status_code == 302
     assert "digraph" in CaseStudy.objects.get(slug="a-new-study").body_html
+
+
+def test_the_admin_shows_a_diagram_problem_as_an_error_and_keeps_the_study(superuser_client):
+    from casestudies.models import CaseStudy
+    from tests.test_admin import CHANGELIST, study_form
+
+    body = "```dot\ndigraph { a -> }\n```\n"
+    response = superuser_client.post(CHANGELIST + "add/", study_form(body=body), follow=True)
+    errors = [str(m) for m in response.context["messages"] if m.level_tag == "error"]
+    assert errors
+    assert "could not be drawn" in errors[0]
+    assert CaseStudy.objects.filter(slug="a-new-study").exists()
