@@ -84,20 +84,8 @@ KEYS = (
     "outcomes",
 )
 REQUIRED = ("title", "slug", "summary", "published_at")
-# CaseStudy fields a file sets, besides slug and tags.
-STUDY_FIELDS = (
-    "title",
-    "summary",
-    "body",
-    "status",
-    "published_at",
-    "repository_url",
-    "live_url",
-    "role",
-    "timeframe",
-    "team_size",
-    "stack",
-)
+# CaseStudy fields a file sets, besides slug, tags and outcomes (kept elsewhere).
+STUDY_FIELDS = ("body", *(key for key in KEYS if key not in {"slug", "tags", "outcomes"}))
 OPTIONAL_TEXT = ("repository_url", "live_url", "role", "timeframe", "stack")
 OUTCOME_FIELDS = ("label", "before", "after", "unit")
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
