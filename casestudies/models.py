@@ -218,6 +218,25 @@ class Outcome(models.Model):
         return self.label
 
 
+class SocialCard(models.Model):
+    """A study's share image (1200x630 PNG) and a digest of what it shows.
+
+    Its own table, so study lists never load the image; in the database rather
+    than on a disk, so every replica serves the same one.
+    """
+
+    study = models.OneToOneField(
+        CaseStudy, on_delete=models.CASCADE, primary_key=True, related_name="social_card"
+    )
+    png = models.BinaryField()
+    # Drawn again only when what the card shows (title, tags, site name) changes.
+    digest = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Social card of {self.study}"
+
+
 class SlugRedirect(models.Model):
     """An old slug of a study, kept so that every address it ever had keeps working."""
 
