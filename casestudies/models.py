@@ -2,7 +2,7 @@ import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
@@ -73,23 +73,50 @@ class CaseStudyQuerySet(models.QuerySet):
             queryset = queryset.filter(tags__slug=slug)
         return queryset
 
+    def tagged_with_any(self, tag_slugs):
+        """Studies carrying at least one of the given tags (OR)."""
+        tagged = TaggedCaseStudy.objects.filter(tag__slug__in=tag_slugs).values("content_object")
+        return self.filter(pk__in=tagged)
+
+    def not_tagged_with(self, tag_slugs):
+        """Studies carrying none of the given tags."""
+        tagged = TaggedCaseStudy.objects.filter(tag__slug__in=tag_slugs).values("content_object")
+        return self.exclude(pk__in=tagged)
+
+    def related_to(self, study):
+        """Studies sharing tags with `study`, most shared first, then newest."""
+        tag_ids = [tag.pk for tag in study.tag_list]
+        return (
+            self.exclude(pk=study.pk)
+            .filter(tag_links__tag__in=tag_ids)
+            .annotate(shared_tags=models.Count("tag_links"))
+            .order_by("-shared_tags", "-published_at", "title")
+        )
+
+    def with_neighbours(self):
+        """Annotate each study with the slug and title of the published study listed
+        just before it (newer) and just after it (older), within the same query."""
+        published = CaseStudy.objects.published()
+        newer = published.filter(
+            Q(published_at__gt=OuterRef("published_at"))
+            | Q(published_at=OuterRef("published_at"), title__lt=OuterRef("title"))
+        ).order_by("published_at", "-title")
+        older = published.filter(
+            Q(published_at__lt=OuterRef("published_at"))
+            | Q(published_at=OuterRef("published_at"), title__gt=OuterRef("title"))
+        ).order_by("-published_at", "title")
+        return self.annotate(
+            newer_slug=Subquery(newer.values("slug")[:1]),
+            newer_title=Subquery(newer.values("title")[:1]),
+            older_slug=Subquery(older.values("slug")[:1]),
+            older_title=Subquery(older.values("title")[:1]),
+        )
+
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
         return self.prefetch_related(
             models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
         )
-
-    def older_than(self, study):
-        """Studies listed after `study` (newest first, ties by title), nearest first."""
-        return self.filter(
-            Q(published_at__lt=study.published_at) | Q(published_at=study.published_at, title__gt=study.title)
-        ).order_by("-published_at", "title")
-
-    def newer_than(self, study):
-        """Studies listed before `study`, nearest first."""
-        return self.filter(
-            Q(published_at__gt=study.published_at) | Q(published_at=study.published_at, title__lt=study.title)
-        ).order_by("published_at", "-title")
 
 
 lowercase_slug = RegexValidator(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from casestudies.models import CaseStudy
 from casestudies.rendering import reading_minutes, render_markdown
+from casestudies.views import for_study_page, study_page_context
 
 # Far beyond any study (the longest seed body is ~10 KB); refused out loud, not truncated.
 MAX_PREVIEW_BYTES = 200 * 1024
@@ -107,7 +108,7 @@ def shared_preview(request, token):
         pk, expires_at = read_share_token(token)
     except signing.BadSignature:
         return keep_private(render(request, "casestudies/preview_unavailable.html", status=404))
-    study = CaseStudy.objects.with_tags().prefetch_related("outcomes").filter(pk=pk).first()
+    study = for_study_page(CaseStudy.objects.all()).filter(pk=pk).first()
     if study is None:
         response = render(request, "casestudies/preview_unavailable.html", status=404)
     elif study.is_public:
@@ -117,13 +118,7 @@ def shared_preview(request, token):
         context = {"expired_at": expires_at}
         response = render(request, "casestudies/preview_unavailable.html", context, status=410)
     else:
-        published = CaseStudy.objects.published()
-        context = {
-            "study": study,
-            "older": published.older_than(study).first(),
-            "newer": published.newer_than(study).first(),
-            "share_expires_at": expires_at,
-        }
+        context = {**study_page_context(study), "share_expires_at": expires_at}
         response = render(request, "casestudies/detail.html", context)
     return keep_private(response)
 

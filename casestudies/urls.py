@@ -7,6 +7,7 @@ app_name = "casestudies"
 urlpatterns = [
     path("", views.home, name="home"),
     path("case-studies/", views.study_list, name="list"),
+    path("tags/", views.tag_index, name="tags"),
     # Two segments, so it never meets a study's `<slug>/`: a study may even be slugged "preview".
     path("case-studies/preview/<str:token>/", previews.shared_preview, name="shared_preview"),
     path("case-studies/<slug:slug>/", views.study_detail, name="detail"),

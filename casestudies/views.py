@@ -1,18 +1,19 @@
 import re
-from urllib.parse import urlencode
 
-from django.core.paginator import EmptyPage, Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy, SlugRedirect, Tag
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
-# More tags than this in one filter is not a real reader's question.
-MAX_FILTER_TAGS = 5
+RELATED_STUDIES = 3
+# The facet panel lists the most used tags; /tags/ lists them all.
+MAX_FACETS = 12
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
 
@@ -22,28 +23,20 @@ def home(request):
 
 
 def study_list(request):
-    requested = request.GET.getlist("tag")
-    # One URL per filter: lowercase, no blanks or repeats, sorted.
-    tag_slugs = sorted({slug.strip().lower() for slug in requested if slug.strip()})
-    if len(tag_slugs) > MAX_FILTER_TAGS:
-        message = f"A filter combines at most {MAX_FILTER_TAGS} tags; this one has {len(tag_slugs)}."
-        return render(request, "400.html", {"message": message}, status=400)
-    if tag_slugs != requested:
-        return redirect(list_url(tag_slugs, page=request.GET.get("page")), permanent=True)
+    try:
+        study_filter = StudyFilter.from_params(request.GET)
+    except BadFilter as problem:
+        return render(request, "400.html", {"message": str(problem)}, status=400)
+    if not study_filter.is_spelled_as(request.GET):
+        return redirect(study_filter.url(page=request.GET.get("page")), permanent=True)
 
-    studies = CaseStudy.objects.published()
-    active_tags = []
-    if tag_slugs:
-        tags_by_slug = {tag.slug: tag for tag in Tag.objects.filter(slug__in=tag_slugs)}
-        unknown = [slug for slug in tag_slugs if slug not in tags_by_slug]
-        if unknown:
+    tags_by_slug = {}
+    if study_filter.all_slugs:
+        tags_by_slug = {tag.slug: tag for tag in Tag.objects.filter(slug__in=study_filter.all_slugs)}
+        if unknown := [slug for slug in study_filter.all_slugs if slug not in tags_by_slug]:
             raise Http404(f"No tag “{unknown[0]}”.")
-        studies = studies.tagged_with_all(tag_slugs)
-        active_tags = [
-            {"tag": tags_by_slug[slug], "remove_url": list_url([s for s in tag_slugs if s != slug])}
-            for slug in tag_slugs
-        ]
 
+    studies = study_filter.apply(CaseStudy.objects.published())
     page = paginate(studies.with_tags(), request.GET.get("page"))
     return render(
         request,
@@ -51,34 +44,69 @@ def study_list(request):
         {
             "page": page,
             "studies": page.object_list,
-            "active_tags": active_tags,
-            "previous_page_url": page.has_previous() and list_url(tag_slugs, page.previous_page_number()),
-            "next_page_url": page.has_next() and list_url(tag_slugs, page.next_page_number()),
+            "filter": study_filter,
+            "active_tags": [
+                {"tag": tags_by_slug[slug], "remove_url": study_filter.without_tag(slug).url()}
+                for slug in study_filter.tags
+            ],
+            "excluded_tags": [
+                {"tag": tags_by_slug[slug], "remove_url": study_filter.without_exclusion(slug).url()}
+                for slug in study_filter.exclude
+            ],
+            "facets": [] if study_filter.match_any else facets(studies, study_filter),
+            "previous_page_url": page.has_previous() and study_filter.url(page.previous_page_number()),
+            "next_page_url": page.has_next() and study_filter.url(page.next_page_number()),
         },
     )
+
+
+def facets(studies, study_filter):
+    """Other tags among the filtered studies, with how many carry each; each link narrows (AND)."""
+    tags = (
+        Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
+        .exclude(slug__in=study_filter.all_slugs)
+        .annotate(study_count=Count("tagged_studies"))
+        .order_by("-study_count", "name")[:MAX_FACETS]
+    )
+    return [
+        {"tag": tag, "count": tag.study_count, "url": study_filter.with_tag(tag.slug).url()} for tag in tags
+    ]
+
+
+def tag_index(request):
+    tags = (
+        Tag.objects.filter(tagged_studies__content_object__in=CaseStudy.objects.published().values("pk"))
+        .annotate(study_count=Count("tagged_studies"))
+        .order_by("-study_count", "name")
+    )
+    return render(request, "casestudies/tags.html", {"tags": tags})
 
 
 def study_detail(request, slug):
     if slug != slug.lower():
         return redirect("casestudies:detail", slug=slug.lower(), permanent=True)
     visible = CaseStudy.objects.all() if can_preview(request.user) else CaseStudy.objects.published()
-    study = visible.with_tags().prefetch_related("outcomes").filter(slug=slug).first()
+    study = for_study_page(visible).filter(slug=slug).first()
     if study is None:
         # An address the study had before its slug changed keeps working.
         renamed = get_object_or_404(SlugRedirect.objects.select_related("study"), old_slug=slug).study
         get_object_or_404(visible, pk=renamed.pk)
         return redirect(renamed, permanent=True)
-    published = CaseStudy.objects.published()
-    context = {
-        "study": study,
-        "older": published.older_than(study).first(),
-        "newer": published.newer_than(study).first(),
-    }
-    response = render(request, "casestudies/detail.html", context)
+    response = render(request, "casestudies/detail.html", study_page_context(study))
     if not study.is_public:
         # A preview must never be kept by a browser or a shared cache.
         add_never_cache_headers(response)
     return response
+
+
+def for_study_page(studies):
+    """Studies with everything their page shows: tags, outcomes, newer and older neighbours."""
+    return studies.with_tags().with_neighbours().prefetch_related("outcomes")
+
+
+def study_page_context(study):
+    related = CaseStudy.objects.published().related_to(study)[:RELATED_STUDIES]
+    return {"study": study, "related": related}
 
 
 def can_preview(user):
@@ -87,23 +115,22 @@ def can_preview(user):
 
 
 def paginate(queryset, page_param):
-    """The requested page; anything but a page that exists is a 404."""
+    """The requested page; anything but a page that exists is a 404.
+
+    The page's rows carry the total count (a window function), so a page costs
+    one query where Paginator would spend two.
+    """
     if page_param is None:
         number = 1
     elif PAGE_NUMBER.fullmatch(page_param):
         number = int(page_param)
     else:
         raise Http404("No such page.")
-    try:
-        return Paginator(queryset, STUDIES_PER_PAGE).page(number)
-    except EmptyPage:
-        raise Http404("No such page.") from None
-
-
-def list_url(tag_slugs, page=None):
-    """The canonical URL of the list filtered by `tag_slugs`."""
-    params = [("tag", slug) for slug in tag_slugs]
-    if page is not None and str(page) != "1":
-        params.append(("page", page))
-    query = urlencode(params)
-    return reverse("casestudies:list") + (f"?{query}" if query else "")
+    start = (number - 1) * STUDIES_PER_PAGE
+    counted = queryset.annotate(total_count=Window(Count("pk")))
+    rows = list(counted[start : start + STUDIES_PER_PAGE])
+    if not rows and number > 1:
+        raise Http404("No such page.")
+    paginator = Paginator(queryset, STUDIES_PER_PAGE)
+    paginator.count = rows[0].total_count if rows else 0
+    return Page(rows, number, paginator)

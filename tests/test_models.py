@@ -39,13 +39,46 @@ def test_neighbours_follow_the_list_order():
     alpha = CaseStudyFactory(title="Alpha", published_at=moment - datetime.timedelta(days=1))
     beta = CaseStudyFactory(title="Beta", published_at=moment - datetime.timedelta(days=1))
     oldest = CaseStudyFactory(title="Oldest", published_at=moment - datetime.timedelta(days=2))
-    published = CaseStudy.objects.published()
-    assert published.newer_than(alpha).first() == newest
-    assert published.older_than(alpha).first() == beta
-    assert published.newer_than(beta).first() == alpha
-    assert published.older_than(beta).first() == oldest
-    assert published.newer_than(newest).first() is None
-    assert published.older_than(oldest).first() is None
+    draft(title="Draft", published_at=moment - datetime.timedelta(days=1))
+    neighbours = {
+        study.title: (study.newer_slug, study.older_slug) for study in CaseStudy.objects.with_neighbours()
+    }
+    assert neighbours["Newest"] == (None, alpha.slug)
+    assert neighbours["Alpha"] == (newest.slug, beta.slug)
+    assert neighbours["Beta"] == (alpha.slug, oldest.slug)
+    assert neighbours["Oldest"] == (beta.slug, None)
+    # A draft, seen by staff, still points at its published neighbours.
+    assert neighbours["Draft"] == (beta.slug, oldest.slug)
+
+
+def test_related_studies_share_tags_most_shared_first_then_newest():
+    study = CaseStudyFactory(tags=["Security", "Encryption", "HIPAA"])
+    one_older = CaseStudyFactory(
+        title="One tag, older", tags=["Security"], published_at=timezone.now() - datetime.timedelta(days=50)
+    )
+    two = CaseStudyFactory(
+        title="Two tags",
+        tags=["Security", "HIPAA"],
+        published_at=timezone.now() - datetime.timedelta(days=40),
+    )
+    one_newer = CaseStudyFactory(
+        title="One tag, newer", tags=["Encryption"], published_at=timezone.now() - datetime.timedelta(days=10)
+    )
+    CaseStudyFactory(title="Unrelated", tags=["Backend"])
+    draft(title="Draft", tags=["Security", "Encryption", "HIPAA"])
+    related = list(CaseStudy.objects.published().related_to(study)[:3])
+    assert related == [two, one_newer, one_older]
+    assert [r.shared_tags for r in related] == [2, 1, 1]
+
+
+def test_tagged_with_any_and_not_tagged_with():
+    vault = CaseStudyFactory(tags=["Security", "Encryption"])
+    clinic = CaseStudyFactory(tags=["Healthcare"])
+    CaseStudyFactory(tags=["Backend"])
+    assert set(CaseStudy.objects.tagged_with_any(["security", "healthcare"])) == {vault, clinic}
+    assert set(
+        CaseStudy.objects.tagged_with_any(["security", "healthcare"]).not_tagged_with(["encryption"])
+    ) == {clinic}
 
 
 def test_tagged_with_all_needs_every_tag():

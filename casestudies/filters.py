@@ -1,0 +1,102 @@
+"""The list's filter, read from the URL: which tags (all or any), which left out, what words.
+
+Each filter has one URL: `StudyFilter.url()` writes its canonical spelling
+(tags lowercased, de-duplicated and sorted, defaults left out, parameters in a
+fixed order), and the list view redirects (301) any other spelling to it.
+"""
+
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+# More tags than this in one filter is not a real reader's question.
+MAX_TAGS = 5
+# Long enough for any real question; a 10 KB query is cut here, not refused.
+MAX_QUERY_LENGTH = 200
+# The parameters a filter is spelled with, in canonical order (page comes last).
+PARAMETERS = ("tag", "match", "exclude", "q", "page")
+
+
+class BadFilter(ValueError):
+    """A filter that cannot be read, with the reason in words for the 400 page."""
+
+
+def normalised_slugs(values):
+    return tuple(sorted({value.strip().lower() for value in values if value.strip()}))
+
+
+@dataclass(frozen=True)
+class StudyFilter:
+    tags: tuple[str, ...] = ()
+    # With two or more tags: studies with any of them rather than all.
+    match_any: bool = False
+    exclude: tuple[str, ...] = ()
+    query: str = ""
+
+    @classmethod
+    def from_params(cls, params):
+        """Read a filter from a QueryDict; raises BadFilter saying what is wrong."""
+        tags = normalised_slugs(params.getlist("tag"))
+        exclude = normalised_slugs(params.getlist("exclude"))
+        match = params.get("match", "").strip().lower() or "all"
+        if match not in {"all", "any"}:
+            raise BadFilter("“match” is either “all” (every tag, the default) or “any” (at least one).")
+        for name, slugs in [("tag", tags), ("exclude", exclude)]:
+            if len(slugs) > MAX_TAGS:
+                raise BadFilter(
+                    f"A filter takes at most {MAX_TAGS} “{name}” tags; this one has {len(slugs)}."
+                )
+        query = " ".join(params.get("q", "").split())[:MAX_QUERY_LENGTH].strip()
+        return cls(tags=tags, match_any=match == "any" and len(tags) > 1, exclude=exclude, query=query)
+
+    @property
+    def all_slugs(self):
+        return self.tags + self.exclude
+
+    def params(self, page=None):
+        """The filter's URL parameters in their canonical order."""
+        params = [("tag", slug) for slug in self.tags]
+        if self.match_any:
+            params.append(("match", "any"))
+        params += [("exclude", slug) for slug in self.exclude]
+        if self.query:
+            params.append(("q", self.query))
+        if page is not None and str(page) != "1":
+            params.append(("page", str(page)))
+        return params
+
+    def url(self, page=None):
+        query = urlencode(self.params(page))
+        return reverse("casestudies:list") + (f"?{query}" if query else "")
+
+    def is_spelled_as(self, params):
+        """Whether a request's filter parameters are already this filter's canonical spelling."""
+        requested = [
+            (name, value) for name, values in params.lists() if name in PARAMETERS[:-1] for value in values
+        ]
+        return requested == self.params()
+
+    def with_tag(self, slug):
+        """Narrow to studies that also carry `slug` (AND)."""
+        return replace(self, tags=normalised_slugs([*self.tags, slug]), match_any=False)
+
+    def without_tag(self, slug):
+        tags = tuple(tag for tag in self.tags if tag != slug)
+        return replace(self, tags=tags, match_any=self.match_any and len(tags) > 1)
+
+    def without_exclusion(self, slug):
+        return replace(self, exclude=tuple(tag for tag in self.exclude if tag != slug))
+
+    def without_query(self):
+        return replace(self, query="")
+
+    def apply(self, studies):
+        """Narrow a CaseStudy queryset by tags; the words are for search to apply."""
+        if self.tags:
+            studies = (
+                studies.tagged_with_any(self.tags) if self.match_any else studies.tagged_with_all(self.tags)
+            )
+        if self.exclude:
+            studies = studies.not_tagged_with(self.exclude)
+        return studies
