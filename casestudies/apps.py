@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CaseStudiesConfig(AppConfig):
     name = "casestudies"
     verbose_name = "Case studies"
+
+    def ready(self):
+        from casestudies import search, socialcards
+
+        # Each study's share image is drawn again when what it shows changes.
+        socialcards.connect_receivers()
+        # The search index follows every change to a study, its tags and their names.
+        search.connect_receivers(self)

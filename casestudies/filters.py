@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from casestudies.search import search
+
 # More tags than this in one filter is not a real reader's question.
 MAX_TAGS = 5
 # Long enough for any real question; a 10 KB query is cut here, not refused.
@@ -67,8 +69,26 @@ class StudyFilter:
         return params
 
     def url(self, page=None):
+        """The list page of this filter."""
         query = urlencode(self.params(page))
         return reverse("casestudies:list") + (f"?{query}" if query else "")
+
+    def feed_url(self):
+        """The Atom feed of this filter: the list's query string on the feed's path."""
+        query = urlencode(self.params())
+        return reverse("casestudies:feed") + (f"?{query}" if query else "")
+
+    def describe(self, tags_by_slug):
+        """The filter in words, for titles: "Security + Encryption, without Legacy"."""
+        parts = []
+        if self.tags:
+            joiner = " or " if self.match_any else " + "
+            parts.append(joiner.join(tags_by_slug[slug].name for slug in self.tags))
+        if self.exclude:
+            parts.append("without " + ", ".join(tags_by_slug[slug].name for slug in self.exclude))
+        if self.query:
+            parts.append(f"“{self.query}”")
+        return ", ".join(parts)
 
     def is_spelled_as(self, params):
         """Whether a request's filter parameters are already this filter's canonical spelling."""
@@ -92,11 +112,13 @@ class StudyFilter:
         return replace(self, query="")
 
     def apply(self, studies):
-        """Narrow a CaseStudy queryset by tags; the words are for search to apply."""
+        """Narrow a CaseStudy queryset by tags and words; with words, the best matches come first."""
         if self.tags:
             studies = (
                 studies.tagged_with_any(self.tags) if self.match_any else studies.tagged_with_all(self.tags)
             )
         if self.exclude:
             studies = studies.not_tagged_with(self.exclude)
+        if self.query:
+            studies = search(studies, self.query)
         return studies

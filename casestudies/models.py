@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
-from django.db.models.signals import pre_save
+from django.db.models.signals import m2m_changed, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -32,8 +32,19 @@ class Tag(TagBase):
             links = TaggedCaseStudy.objects.filter(tag=self)
             already_tagged = TaggedCaseStudy.objects.filter(tag=target).values("content_object")
             links.filter(content_object__in=already_tagged).delete()
+            moved = set(links.values_list("content_object", flat=True))
             links.update(tag=target)
             self.delete()
+            # update() sends no signal: tell receivers (the search index, social cards) what changed.
+            m2m_changed.send(
+                sender=TaggedCaseStudy,
+                instance=target,
+                action="post_add",
+                reverse=True,
+                model=CaseStudy,
+                pk_set=moved,
+                using=target._state.db,
+            )
 
     def slugify(self, tag, i=None):
         # Keep non-ASCII letters ("café", "日本語"): browsers percent-encode them
@@ -262,6 +273,32 @@ class SocialCard(models.Model):
 
     def __str__(self):
         return f"Social card of {self.study}"
+
+
+class SearchDocument(models.Model):
+    """A study's entry in the full-text index, written and read by casestudies/search.py.
+
+    Unmanaged: migration 0004 makes the table each database needs under one name, a
+    tsvector with a GIN index on PostgreSQL, an FTS5 table on SQLite. Only the key is
+    declared; the other columns differ by database. Its own table, so that study lists
+    never load the index.
+    """
+
+    study = models.OneToOneField(
+        CaseStudy,
+        # search.py drops the entry when the study is deleted.
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        db_constraint=False,
+        related_name="search_document",
+    )
+
+    class Meta:
+        managed = False
+        db_table = "casestudies_search"
+
+    def __str__(self):
+        return f"Search index entry of {self.study_id}"
 
 
 class SlugRedirect(models.Model):

@@ -75,10 +75,20 @@ class DiagramBlocks(Preprocessor):
         return placeholders.sub(lambda match: self.figures[match.group(1)], html)
 
 
+class AlignmentAsClass(Treeprocessor):
+    """Table column alignment as a class (`align-right`): HTML's `align` attribute is obsolete."""
+
+    def run(self, root):
+        for cell in root.iter():
+            if cell.tag in {"td", "th"} and (align := cell.attrib.pop("align", None)):
+                cell.set("class", f"align-{align}")
+
+
 class StudyBodyExtension(Extension):
     def extendMarkdown(self, md):
         # Priority above the table of contents' (5), so it sees the new levels.
         md.treeprocessors.register(DemoteTitleLevelHeadings(md), "demote_title_headings", 6)
+        md.treeprocessors.register(AlignmentAsClass(md), "alignment_as_class", 4)
         # After whitespace is normalised (30), before fenced code blocks are read (25).
         md.preprocessors.register(DiagramBlocks(md), "diagrams", 28)
 
@@ -116,8 +126,8 @@ ALLOWED_ATTRIBUTES = {
     "pre": {"class"},
     "span": {"class"},
     "sup": {"id", "class"},
-    "td": {"align"},
-    "th": {"align"},
+    "td": {"class"},
+    "th": {"class"},
 }  # fmt: skip
 URL_SCHEMES = {"http", "https", "mailto"}
 

@@ -8,6 +8,7 @@ from django.utils.cache import add_never_cache_headers
 
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy, SlugRedirect, Tag
+from casestudies.search import highlight
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -38,6 +39,9 @@ def study_list(request):
 
     studies = study_filter.apply(CaseStudy.objects.published())
     page = paginate(studies.with_tags(), request.GET.get("page"))
+    if study_filter.query:
+        for study in page.object_list:
+            study.summary_html = highlight(study.summary, study_filter.query)
     return render(
         request,
         "casestudies/list.html",
@@ -45,6 +49,8 @@ def study_list(request):
             "page": page,
             "studies": page.object_list,
             "filter": study_filter,
+            "filter_description": study_filter.describe(tags_by_slug),
+            "clear_search_url": study_filter.query and study_filter.without_query().url(),
             "active_tags": [
                 {"tag": tags_by_slug[slug], "remove_url": study_filter.without_tag(slug).url()}
                 for slug in study_filter.tags

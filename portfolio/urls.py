@@ -2,7 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from casestudies import sitemaps
 from portfolio.health import healthz
+from portfolio.robots import robots_txt
 
 admin.site.site_header = "Portfolio authoring"
 admin.site.site_title = "Portfolio admin"
@@ -10,6 +12,9 @@ admin.site.index_title = "Case studies and tags"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("robots.txt", robots_txt, name="robots_txt"),
+    path("sitemap.xml", sitemaps.index, name="sitemap"),
+    path("sitemap-<section>.xml", sitemaps.section, name="sitemap_section"),
     path(settings.ADMIN_PATH, admin.site.urls),
     path("", include("casestudies.urls")),
     path("", include("siteprofile.urls")),

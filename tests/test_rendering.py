@@ -44,7 +44,8 @@ def test_fenced_code_is_highlighted_with_classes_not_styles():
 def test_tables_render():
     html = render_markdown("| a | b |\n|:--|--:|\n| 1 | 2 |").html
     assert "<table>" in html
-    assert '<td align="right">2</td>' in html
+    assert '<td class="align-right">2</td>' in html
+    assert "align=" not in html
 
 
 def test_footnotes_render_with_working_links():

@@ -73,7 +73,7 @@ def test_a_fresh_site_reads_well_before_the_author_edits_anything(client):
     assert soup.h1.get_text() == "Engineering Portfolio"
     assert INTRO_DEFAULT in soup.select_one(".intro-text").get_text()
     # No empty About page is offered, and no empty contact list.
-    assert [a.get_text() for a in soup.select(".nav-list a")] == ["Home", "Case studies"]
+    assert [a.get_text() for a in soup.select(".nav-list a")] == ["Home", "Case studies", "Tags"]
     assert not soup.select(".contact-links")
     year = timezone.now().year
     assert soup.select_one(".site-footer p").get_text() == f"© {year} Engineering Portfolio"

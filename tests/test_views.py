@@ -199,7 +199,7 @@ def test_study_page_shows_everything_about_the_study(client):
     html = client.get(study.get_absolute_url()).content.decode()
     assert "<h1>SecureVault</h1>" in html
     assert study.summary in html
-    assert f'datetime="{study.published_at.isoformat()}"' in html
+    assert f'datetime="{study.published_at:%Y-%m-%dT%H:%M:%S+0000}"' in html
     assert "2 min read" in html
     assert 'href="/case-studies/?tag=zero-knowledge">Zero-Knowledge</a>' in html
     assert 'href="https://example.com/repo" rel="noopener noreferrer">Repository</a>' in html
@@ -302,7 +302,15 @@ def test_query_count_does_not_grow_with_the_number_of_studies(client, url, expec
 
 def test_every_public_page_has_one_h1_landmarks_and_a_skip_link(client):
     CaseStudyFactory(slug="one", tags=["Security"])
-    for url in ["/", "/case-studies/", "/case-studies/?tag=security", "/case-studies/one/", "/missing/"]:
+    for url in [
+        "/",
+        "/case-studies/",
+        "/case-studies/?tag=security",
+        "/case-studies/one/",
+        "/tags/",
+        "/about/",
+        "/missing/",
+    ]:
         response = client.get(url)
         soup = BeautifulSoup(response.content, "html.parser")
         assert len(soup.find_all("h1")) == 1, url
@@ -316,8 +324,11 @@ def test_pages_load_nothing_from_another_origin(client):
     CaseStudyFactory(slug="one")
     for url in ["/", "/case-studies/", "/case-studies/one/"]:
         html = client.get(url).content.decode()
-        assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', html), url
-        assert "<script" not in html, url
+        assert not re.search(r'<(script|img|iframe)[^>]+src="(https?:)?//', html), url
+        # The canonical URL is absolute by definition; nothing else in the head may be.
+        assert not re.search(r'<link(?![^>]*rel="canonical")[^>]+href="(https?:)?//', html), url
+        # JSON-LD is data for search engines, never run; no other script is allowed.
+        assert set(re.findall(r"<script[^>]*>", html)) <= {'<script type="application/ld+json">'}, url
 
 
 def test_server_error_page_is_styled_and_needs_no_database():
@@ -463,3 +474,52 @@ def test_study_page_lists_up_to_three_related_published_studies(client):
     soup = BeautifulSoup(client.get("/case-studies/vault/").content, "html.parser")
     assert [a.get_text() for a in soup.select(".related-list a")] == ["Payments", "Clinic"]
     assert study.title not in [a.get_text() for a in soup.select(".related-list a")]
+
+
+# Search on the list page.
+
+
+def test_search_ranks_matches_and_highlights_them_in_the_summary(client):
+    CaseStudyFactory(title="Body mention", summary="Nothing here.", body="We replaced the cache layer.")
+    CaseStudyFactory(title="A cache that never goes stale", summary="How the cache stays fresh.")
+    CaseStudyFactory(title="Unrelated", summary="Nothing to see.", body="No such word.")
+    response = client.get("/case-studies/?q=cache")
+    assert card_titles(response) == ["A cache that never goes stale", "Body mention"]
+    assert "How the <mark>cache</mark> stays fresh." in response.content.decode()
+    assert "2 studies matching “cache”, best first." in response.content.decode()
+
+
+def test_search_combines_with_tag_filters_and_keeps_them_in_the_form(client):
+    CaseStudyFactory(title="Secure cache", summary="A cache.", tags=["Security"])
+    CaseStudyFactory(title="Fast cache", summary="A cache.", tags=["Performance"])
+    response = client.get("/case-studies/?tag=security&q=cache")
+    assert card_titles(response) == ["Secure cache"]
+    soup = BeautifulSoup(response.content, "html.parser")
+    form = soup.select_one("form[role=search]")
+    assert form.select_one("input[type=hidden][name=tag]")["value"] == "security"
+    assert form.select_one("input[name=q]")["value"] == "cache"
+    assert soup.select_one(".search-status a")["href"] == "/case-studies/?tag=security"
+
+
+@pytest.mark.parametrize(
+    "query", ['"unbalanced', "a AND OR NOT", "NEAR(", "col:term", "*", "日本語", "\x00", "%_"]
+)
+def test_odd_searches_give_a_normal_page(client, query):
+    CaseStudyFactory()
+    response = client.get("/case-studies/", {"q": query}, follow=True)
+    assert response.status_code == 200
+    assert b"<h1>Case Studies</h1>" in response.content
+
+
+def test_a_huge_search_is_cut_to_a_normal_one(client):
+    CaseStudyFactory(title="Cache study", summary="About a cache.")
+    response = client.get("/case-studies/", {"q": "cache " * 2000}, follow=True)
+    assert response.status_code == 200
+    assert len(response.redirect_chain[0][0]) < 1000
+    assert card_titles(response) == ["Cache study"]
+
+
+def test_a_search_finding_nothing_says_so(client):
+    CaseStudyFactory()
+    response = client.get("/case-studies/?q=zeppelin")
+    assert "No case study matches “zeppelin”.".encode() in response.content

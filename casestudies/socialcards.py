@@ -1,0 +1,481 @@
+"""Each study's share image: a 1200x630 PNG of its title, its tags and the site's name.
+
+Drawn with Pillow when what it shows changes, never per request, and kept in
+`SocialCard` beside a digest of what it shows. Saving a study, changing its
+tags, renaming a tag or renaming the site draws the cards concerned again once
+the transaction commits. The view draws a card that is missing or stale (a
+study imported before cards existed, tags moved by a merge's UPDATE) the first
+time someone asks for it, so a card is never wrong for long and never absent.
+"""
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from io import BytesIO
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_cache_control
+from django.views.decorators.http import require_safe
+from PIL import Image, ImageDraw, ImageFont
+
+from casestudies.models import CaseStudy, SlugRedirect, SocialCard, Tag, TaggedCaseStudy
+from casestudies.views import can_preview
+from siteprofile.models import SiteProfile
+
+WIDTH, HEIGHT = 1200, 630
+# Part of every digest: change it with the design, and every card is drawn
+# again (by `render_studies`, or on its next request).
+DESIGN = "1"
+CACHE_SECONDS = 24 * 60 * 60
+
+# The site's tokens (static/css/site.css), light scheme.
+BACKGROUND = "#fbfaf7"
+TEXT = "#1b1f24"
+ACCENT = "#1f58c7"
+ACCENT_SOFT = "#e8effc"
+MUTED = "#525b66"
+BORDER = "#dcdfe3"
+
+# Geometry in card pixels. Text stays inside MARGIN on every side.
+MARGIN = 72
+BAND = 12
+SITE_NAME_SIZE = 30
+TITLE_TOP = 150
+# Tried in turn until the title fits; at the last, it is cut with an ellipsis.
+TITLE_SIZES = (84, 76, 68, 60, 54, 48, 42)
+LINE_SPACING = 1.2
+TAG_SIZE = 26
+PILL_HEIGHT = 52
+PILL_PADDING = 22
+PILL_GAP = 14
+PILL_MAX_WIDTH = 520
+TITLE_TO_TAGS = 40
+# Drawn at twice the size and scaled down: smooth pill edges, even text.
+SUPERSAMPLE = 2
+
+# Bold fonts a Debian machine (and the Docker image) may have, found by file
+# name in the system's font directories; the first that covers the whole card
+# wins. Pillow's bundled font (Latin letters without accents) is the last resort.
+# No web fonts, nothing downloaded.
+FONT_FAMILIES = (
+    # fonts-dejavu-core: Latin, Greek, Cyrillic, Hebrew, Arabic, ... but no CJK.
+    "DejaVuSans-Bold.ttf",
+    # fonts-noto-cjk, when installed: Chinese, Japanese and Korean (and Latin).
+    "NotoSansCJK-Bold.ttc",
+)
+BUNDLED = None
+ELLIPSIS = "…"
+
+
+# What a card shows, and its digest
+
+
+@dataclass(frozen=True)
+class CardContent:
+    title: str
+    tags: tuple[str, ...]
+    site_name: str
+
+    @classmethod
+    def of(cls, study, site_name=None):
+        """What `study`'s card shows; tags in the author's order (prefetch them with with_tags())."""
+        if site_name is None:
+            site_name = SiteProfile.current().site_title
+        return cls(study.title, tuple(tag.name for tag in study.tag_list), site_name)
+
+    @property
+    def digest(self):
+        data = [DESIGN, self.title, list(self.tags), self.site_name]
+        return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def card_url(study, site_name=None):
+    """The card's address; `v` changes with the card, so link previews fetch a new one."""
+    digest = CardContent.of(study, site_name).digest
+    return reverse("casestudies:card", args=[study.slug]) + f"?v={digest[:12]}"
+
+
+# Fonts
+
+
+@lru_cache(maxsize=128)
+def font(family, size):
+    if family is BUNDLED:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(FONT_FAMILIES[family], size)
+
+
+@lru_cache(maxsize=1)
+def installed_families():
+    installed = []
+    for index in range(len(FONT_FAMILIES)):
+        try:
+            font(index, 20)
+        except OSError:
+            continue
+        installed.append(index)
+    return tuple(installed)
+
+
+def glyph_signature(face, char):
+    mask = face.getmask(char)
+    return mask.size, face.getlength(char), mask.getbbox(), tuple(mask.histogram())
+
+
+@lru_cache(maxsize=4096)
+def has_glyph(family, char):
+    # Pillow cannot ask a font for its character map; a missing character is
+    # drawn as the font's "no glyph" box, so compare with a character no font has.
+    face = font(family, 40)
+    return glyph_signature(face, char) != glyph_signature(face, "\U0010ffff")
+
+
+def covers(family, text):
+    return all(
+        has_glyph(family, char)
+        for char in set(unicodedata.normalize("NFC", text))
+        if not char.isspace() and unicodedata.category(char)[0] not in "MC"
+    )
+
+
+def family_for(text):
+    """The first installed font family that can draw every character of `text`.
+
+    When none can (a CJK title on a machine without a CJK font), the first one
+    draws what it can and shows a box for the rest.
+    """
+    installed = installed_families()
+    for family in installed:
+        if covers(family, text):
+            return family
+    return installed[0] if installed else BUNDLED
+
+
+# Layout
+
+
+@dataclass(frozen=True)
+class TextBox:
+    text: str
+    origin: tuple[float, float]  # left end of the baseline
+    box: tuple[float, float, float, float]  # ink bounds: left, top, right, bottom
+    size: int
+
+
+@dataclass(frozen=True)
+class Pill:
+    box: tuple[float, float, float, float]
+    label: TextBox
+    more: bool  # the "+N" pill that stands for the tags that did not fit
+
+
+@dataclass(frozen=True)
+class CardLayout:
+    """Where everything goes, in pixels of a canvas `scale` times the card's size."""
+
+    scale: int
+    family: int | None
+    site_name: TextBox
+    title_lines: tuple[TextBox, ...]
+    pills: tuple[Pill, ...]
+    title_cut: bool  # the title was too long even at the smallest size, and ends in "…"
+
+    def text_boxes(self):
+        """Every piece of text's ink bounds, in card pixels."""
+        boxes = [self.site_name.box, *(line.box for line in self.title_lines)]
+        boxes += [pill.label.box for pill in self.pills]
+        return [tuple(value / self.scale for value in box) for box in boxes]
+
+    def pill_boxes(self):
+        return [tuple(value / self.scale for value in pill.box) for pill in self.pills]
+
+
+def layout_card(content, scale=SUPERSAMPLE):
+    """Place the site name, the title (wrapped, shrunk, cut if it must be) and the tag pills."""
+    family = family_for(" ".join([content.title, *content.tags, content.site_name]))
+    margin, right = MARGIN * scale, (WIDTH - MARGIN) * scale
+    width = right - margin
+    bottom = (HEIGHT - MARGIN) * scale
+
+    site_font = font(family, SITE_NAME_SIZE * scale)
+    site_text = fit_line(content.site_name, site_font, width)
+    site_name = place(site_text, site_font, margin, margin + ascent(site_font))
+
+    pills = layout_pills(content.tags, family, scale, margin, right, bottom) if content.tags else ()
+    title_bottom = (pills[0].box[1] - TITLE_TO_TAGS * scale) if pills else bottom
+    title_lines, cut = layout_title(
+        content.title, family, scale, margin, width, TITLE_TOP * scale, title_bottom
+    )
+    return CardLayout(scale, family, site_name, title_lines, pills, cut)
+
+
+def layout_title(title, family, scale, left, width, top, bottom):
+    for size in TITLE_SIZES:
+        face = font(family, size * scale)
+        line_height = round(size * scale * LINE_SPACING)
+        lines = wrap(title, face, width)
+        fitting = lines_that_fit(face, line_height, bottom - top)
+        if len(lines) <= fitting:
+            break
+    cut = len(lines) > fitting
+    if cut:
+        # Even at the smallest size it is too long: keep what fits and say so.
+        lines = lines[: max(fitting, 1)]
+        lines[-1] = fit_line(lines[-1] + ELLIPSIS, face, width, always_cut=True)
+    ascender, descender = face.getmetrics()
+    # Centred in the space between the site name and the tags.
+    spare = (bottom - top) - ((len(lines) - 1) * line_height + ascender + descender)
+    baseline = top + max(spare, 0) / 2 + ascender
+    placed = tuple(place(line, face, left, baseline + n * line_height) for n, line in enumerate(lines))
+    return placed, cut
+
+
+def lines_that_fit(face, line_height, height):
+    ascender, descender = face.getmetrics()
+    return max(0, int((height - ascender - descender) // line_height) + 1)
+
+
+def layout_pills(names, family, scale, left, right, bottom):
+    face = font(family, TAG_SIZE * scale)
+    padding, gap, height = PILL_PADDING * scale, PILL_GAP * scale, PILL_HEIGHT * scale
+    labels = [fit_line(name, face, PILL_MAX_WIDTH * scale - 2 * padding) for name in names]
+    widths = [measure(label, face) + 2 * padding for label in labels]
+
+    # As many pills as fit on one row, with a "+N" pill for the rest when some do not.
+    for shown in range(len(labels), -1, -1):
+        hidden = len(labels) - shown
+        row = widths[:shown] + ([measure(f"+{hidden}", face) + 2 * padding] if hidden else [])
+        if sum(row) + gap * (len(row) - 1) <= right - left:
+            break
+    top = bottom - height
+    # Capital letters sit in the middle of the pill.
+    cap_height = -face.getbbox("H", anchor="ls")[1]
+    baseline = top + (height + cap_height) / 2
+    pills, x = [], left
+    for label, more in [
+        *((label, False) for label in labels[:shown]),
+        *([(f"+{hidden}", True)] if hidden else []),
+    ]:
+        pill_width = measure(label, face) + 2 * padding
+        pills.append(Pill((x, top, x + pill_width, bottom), place(label, face, x + padding, baseline), more))
+        x += pill_width + gap
+    return tuple(pills)
+
+
+def wrap(text, face, width):
+    """Lines of `text` no wider than `width`: broken between words, or inside a word too long for a line."""
+    lines, line = [], ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if measure(candidate, face) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        # A word longer than a line (a long identifier, or CJK text, which has no spaces).
+        while measure(word, face) > width:
+            cut = longest_prefix(word, face, width)
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def longest_prefix(text, face, width):
+    """How many characters of `text` fit in `width` (at least one, so wrapping always moves on)."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle], face) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def fit_line(text, face, width, always_cut=False):
+    """`text` if it fits in `width`, else as much of it as fits followed by "…"."""
+    if not always_cut and measure(text, face) <= width:
+        return text
+    text = text.removesuffix(ELLIPSIS)
+    while text and measure(text.rstrip() + ELLIPSIS, face) > width:
+        text = text[:-1]
+    return text.rstrip() + ELLIPSIS
+
+
+def measure(text, face):
+    """The width `text` takes: its advance, or its ink where a letter reaches beyond (Æ, Ł, f)."""
+    left, _, right, _ = face.getbbox(text, anchor="ls")
+    return max(face.getlength(text), right) - min(left, 0)
+
+
+def ascent(face):
+    return face.getmetrics()[0]
+
+
+def place(text, face, x, baseline):
+    left, top, right, bottom = face.getbbox(text, anchor="ls")
+    # A first letter whose ink starts left of its origin moves right, inside the margin.
+    x -= min(left, 0)
+    box = (x + left, baseline + top, x + right, baseline + bottom)
+    return TextBox(text, (x, baseline), box, face.size)
+
+
+# Drawing
+
+
+def draw_card(content):
+    """The card as PNG bytes."""
+    layout = layout_card(content, SUPERSAMPLE)
+    scale = layout.scale
+    image = Image.new("RGB", (WIDTH * scale, HEIGHT * scale), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, WIDTH * scale, BAND * scale), fill=ACCENT)
+
+    def text(item, fill):
+        face = font(layout.family, item.size)
+        draw.text(item.origin, item.text, font=face, fill=fill, anchor="ls")
+
+    text(layout.site_name, ACCENT)
+    for line in layout.title_lines:
+        text(line, TEXT)
+    for pill in layout.pills:
+        radius = (pill.box[3] - pill.box[1]) / 2
+        if pill.more:
+            draw.rounded_rectangle(pill.box, radius, fill=BACKGROUND, outline=BORDER, width=2 * scale)
+            text(pill.label, MUTED)
+        else:
+            draw.rounded_rectangle(pill.box, radius, fill=ACCENT_SOFT)
+            text(pill.label, ACCENT)
+    image = image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
+    # A few flat colours and their anti-aliased edges: a palette keeps the PNG a third the size.
+    image = image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    output = BytesIO()
+    image.save(output, format="PNG", optimize=True)
+    return output.getvalue()
+
+
+# Keeping cards current
+
+
+def current_png(study, content):
+    """The stored card if it shows `content`; else one drawn and stored now."""
+    card = SocialCard.objects.filter(study=study).first()
+    if card is None or card.digest != content.digest:
+        card = store_card(study, content)
+    return bytes(card.png)
+
+
+def store_card(study, content):
+    card, _ = SocialCard.objects.update_or_create(
+        study=study, defaults={"png": draw_card(content), "digest": content.digest}
+    )
+    return card
+
+
+def refresh_cards(study_ids, site_name=None):
+    """Draw again the cards of these studies whose title, tags or site name changed."""
+    studies = CaseStudy.objects.filter(pk__in=list(study_ids)).with_tags()
+    digests = dict(SocialCard.objects.filter(study__in=studies).values_list("study_id", "digest"))
+    for study in studies:
+        content = CardContent.of(study, site_name)
+        if digests.get(study.pk) != content.digest:
+            store_card(study, content)
+
+
+def refresh_later(study_ids):
+    # After the commit: tags are saved after the study, and a rolled-back edit draws nothing.
+    # Robust: a card that fails to draw must not undo the edit; the view draws it later.
+    study_ids = list(study_ids)
+    if study_ids:
+        transaction.on_commit(lambda: refresh_cards(study_ids), robust=True)
+
+
+def study_saved(sender, instance, **kwargs):
+    refresh_later([instance.pk])
+
+
+def tags_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if reverse:
+        # `instance` is a tag and pk_set the studies (taggit itself never sends this).
+        refresh_later(pk_set or ())
+    elif action == "post_clear" or pk_set:
+        refresh_later([instance.pk])
+
+
+def tag_renamed(sender, instance, created, raw, **kwargs):
+    if created or raw:
+        return
+    tag_id = instance.pk
+    transaction.on_commit(
+        lambda: refresh_cards(
+            TaggedCaseStudy.objects.filter(tag_id=tag_id).values_list("content_object_id", flat=True)
+        ),
+        robust=True,
+    )
+
+
+def tag_deleted(sender, instance, **kwargs):
+    # Before the delete, while the tag's links still say which studies carry it.
+    refresh_later(TaggedCaseStudy.objects.filter(tag=instance).values_list("content_object_id", flat=True))
+
+
+def site_renamed(sender, instance, raw, **kwargs):
+    if raw:
+        return
+    # Read from the database, not the cache: the cached profile may be the old one still.
+    transaction.on_commit(
+        lambda: refresh_cards(CaseStudy.objects.values_list("pk", flat=True), SiteProfile.load().site_title),
+        robust=True,
+    )
+
+
+def connect_receivers():
+    """Called from CaseStudiesConfig.ready()."""
+    post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="socialcards.study_saved")
+    m2m_changed.connect(tags_changed, sender=TaggedCaseStudy, dispatch_uid="socialcards.tags_changed")
+    post_save.connect(tag_renamed, sender=Tag, dispatch_uid="socialcards.tag_renamed")
+    pre_delete.connect(tag_deleted, sender=Tag, dispatch_uid="socialcards.tag_deleted")
+    post_save.connect(site_renamed, sender=SiteProfile, dispatch_uid="socialcards.site_renamed")
+
+
+# Serving
+
+
+@require_safe
+def card_image(request, slug):
+    """/case-studies/<slug>/card.png: the card of a published study; staff may see a draft's."""
+    # Published first: a public card's answer never depends on who asks (no Vary: Cookie).
+    study = CaseStudy.objects.published().with_tags().filter(slug=slug).first()
+    if study is None and can_preview(request.user):
+        study = CaseStudy.objects.with_tags().filter(slug=slug).first()
+    if study is None:
+        # An old slug's card leads to the card at the study's address now.
+        renamed = get_object_or_404(SlugRedirect.objects.select_related("study"), old_slug=slug).study
+        if not (renamed.is_public or can_preview(request.user)):
+            raise Http404("No such study.")
+        return redirect("casestudies:card", slug=renamed.slug, permanent=True)
+
+    content = CardContent.of(study)
+    # The digest names what the card shows: a client that has this one has the right image.
+    etag = f'"{content.digest}"'
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        response = HttpResponse(current_png(study, content), content_type="image/png")
+    response["ETag"] = etag
+    if study.is_public:
+        patch_cache_control(response, public=True, max_age=CACHE_SECONDS)
+    else:
+        add_never_cache_headers(response)
+        patch_cache_control(response, private=True)
+    return response
