@@ -130,6 +130,9 @@ class CaseStudyQuerySet(models.QuerySet):
         )
 
 
+# Addresses under /case-studies/ that are not studies.
+RESERVED_SLUGS = {"feed": "the Atom feed is at /case-studies/feed/"}
+
 lowercase_slug = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
     "Use lowercase letters, digits and single hyphens, e.g. “my-first-study”.",
@@ -185,6 +188,8 @@ class CaseStudy(models.Model):
         ordering = ["-published_at", "title"]
         indexes = [
             models.Index(fields=["status", "-published_at", "title"], name="study_public_order"),
+            # The sitemap and feeds ask when published studies last changed.
+            models.Index(fields=["status", "published_at", "updated_at"], name="study_public_changes"),
         ]
 
     def __str__(self):
@@ -209,6 +214,10 @@ class CaseStudy(models.Model):
         return reverse("casestudies:detail", args=[self.slug])
 
     def clean(self):
+        if self.slug in RESERVED_SLUGS:
+            raise ValidationError(
+                {"slug": f"“{self.slug}” is taken by the site itself ({RESERVED_SLUGS[self.slug]})."}
+            )
         taken = SlugRedirect.objects.filter(old_slug=self.slug).exclude(study_id=self.pk)
         if redirect := taken.select_related("study").first():
             raise ValidationError(

@@ -73,3 +73,9 @@ def test_deleting_a_study_removes_its_redirects(client):
     study.delete()
     assert client.get("/case-studies/one/").status_code == 404
     assert not SlugRedirect.objects.exists()
+
+
+def test_a_study_cannot_take_the_feeds_address():
+    with pytest.raises(ValidationError) as error:
+        CaseStudyFactory.build(slug="feed").full_clean()
+    assert "taken by the site itself" in error.value.message_dict["slug"][0]
