@@ -123,6 +123,10 @@ class CaseStudyQuerySet(models.QuerySet):
             older_title=Subquery(older.values("title")[:1]),
         )
 
+    def for_cards(self):
+        """What a card shows: everything but the body, with the tags in one more query."""
+        return self.defer("body", "body_html", "toc_html").with_tags()
+
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
         return self.prefetch_related(

@@ -19,7 +19,7 @@ PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
 
 def home(request):
-    latest = CaseStudy.objects.published().with_tags()[:LATEST_ON_HOME]
+    latest = CaseStudy.objects.published().for_cards()[:LATEST_ON_HOME]
     return render(request, "casestudies/home.html", {"latest": latest})
 
 
@@ -38,7 +38,7 @@ def study_list(request):
             raise Http404(f"No tag “{unknown[0]}”.")
 
     studies = study_filter.apply(CaseStudy.objects.published())
-    page = paginate(studies.with_tags(), request.GET.get("page"))
+    page = paginate(studies.for_cards(), request.GET.get("page"))
     if study_filter.query:
         for study in page.object_list:
             study.summary_html = highlight(study.summary, study_filter.query)
