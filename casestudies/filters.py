@@ -49,7 +49,14 @@ class StudyFilter:
                 raise BadFilter(
                     f"A filter takes at most {MAX_TAGS} “{name}” tags; this one has {len(slugs)}."
                 )
-        query = " ".join(params.get("q", "").split())[:MAX_QUERY_LENGTH].strip()
+            # No tag has one, and PostgreSQL refuses a NUL in a query outright.
+            if not all(slug.isprintable() for slug in slugs):
+                raise BadFilter(f"A “{name}” tag holds a control character, which no tag has.")
+        query = " ".join(params.get("q", "").split())
+        if len(query) > MAX_QUERY_LENGTH:
+            # Cut at a word boundary, so the last word is not a fragment that matches nothing.
+            cut = query[: MAX_QUERY_LENGTH + 1]
+            query = cut.rsplit(" ", 1)[0] if " " in cut else cut[:MAX_QUERY_LENGTH]
         return cls(tags=tags, match_any=match == "any" and len(tags) > 1, exclude=exclude, query=query)
 
     @property
