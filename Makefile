@@ -5,8 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
+# npm packages for the browser tests (axe-core) and `make audit` (Lighthouse), pinned in
+# package-lock.json. Without npm, `make test` goes on and the axe tests skip (on CI they fail).
+NODE_PACKAGES := $(if $(and $(wildcard package.json),$(shell command -v npm)),node_modules/.installed)
 
-.PHONY: run test lint format install install-dev static clean
+.PHONY: run test lint audit-code audit-deps audit bench format install install-dev static clean
 
 run: install static
 	@echo ""
@@ -16,12 +19,33 @@ run: install static
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" bin/serve
 
-test: lint
+test: lint audit-code $(NODE_PACKAGES)
 	$(BIN)/pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Security checks. bandit: no high-severity finding in the site's code (offline;
+# `make test` runs it). pip-audit: no known vulnerability in any pinned
+# dependency; it asks PyPI's vulnerability API, and --strict makes a package it
+# could not check a failure, so an unreachable service fails the run instead of
+# passing it unaudited.
+audit-code: install-dev
+	$(BIN)/bandit --quiet --recursive portfolio casestudies siteprofile --severity-level high
+
+audit-deps: install-dev
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.txt -r requirements-dev.txt
+
+# Lighthouse on home, the list and a study, phone and desktop, against the site served as
+# `make run` serves it (a scratch database, a free port): prints the scores and fails below
+# accessibility, best practices and SEO 100 or performance 95. Needs Node.js and Chromium.
+audit: install node_modules/.installed
+	$(BIN)/python bin/audit
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 format: install-dev
 	$(BIN)/ruff check --fix .
@@ -42,6 +66,13 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
+
+# The site as production serves it, under wrk, over BENCH_STUDIES generated studies in a
+# scratch database under /tmp: requests/s, latency, queries, memory and weight against the
+# performance targets (bin/bench). Needs Debian's wrk (apt-get install wrk).
+BENCH_STUDIES ?= 10000
+bench: install
+	BENCH_STUDIES=$(BENCH_STUDIES) $(BIN)/python bin/bench
 
 static: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -3,7 +3,10 @@
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+_workers = os.environ.get("WEB_CONCURRENCY", "").strip() or "2"
+if not (_workers.isascii() and _workers.isdigit() and int(_workers) >= 1):
+    raise SystemExit(f"WEB_CONCURRENCY must be a whole number of workers, 1 or more, not {_workers!r}.")
+workers = int(_workers)
 wsgi_app = "portfolio.wsgi:application"
 
 # Loaded once in the master, then forked: workers share memory pages.
@@ -19,6 +22,17 @@ max_requests_jitter = 200
 # read-only container it would have nowhere to live.
 control_socket_disable = True
 
+# Worker heartbeats in memory, not on a container's overlay disk, where a slow
+# write can make a busy worker look dead. gunicorn makes each file with a
+# unique name and unlinks it at once, so a shared directory is safe.
+SHARED_MEMORY = "/dev/shm"  # noqa: S108
+if os.path.isdir(SHARED_MEMORY):
+    worker_tmp_dir = SHARED_MEMORY
+
+# JSON lines, the shape of Django's (portfolio/jsonlog.py): access lines on
+# stdout with the response's X-Request-ID, gunicorn's own on stderr. Paths are
+# logged with share-preview tokens and secret-looking parameters redacted;
+# headers, cookies and bodies never.
+logger_class = "portfolio.jsonlog.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

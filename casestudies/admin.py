@@ -81,6 +81,11 @@ class CaseStudyAdmin(VersionAdmin):
             # admin-preview.js finds the body by these and shows the live preview beside it.
             url = reverse(f"{self.admin_site.name}:casestudies_casestudy_preview_body")
             formfield.widget.attrs |= {"data-preview-url": url, "data-preview-max-bytes": MAX_PREVIEW_BYTES}
+        if db_field.name == "published_at":
+            # Django's label names the pair but points at neither box: name each for screen readers.
+            date, time = formfield.widget.widgets
+            date.attrs["aria-label"] = "Date (published at)"
+            time.attrs["aria-label"] = "Time (published at)"
         return formfield
 
     @admin.display(description="share preview")

@@ -7,8 +7,11 @@ class CaseStudiesConfig(AppConfig):
 
     def ready(self):
         from casestudies import search, socialcards
+        from portfolio import pagecache
 
         # Each study's share image is drawn again when what it shows changes.
         socialcards.connect_receivers()
         # The search index follows every change to a study, its tags and their names.
         search.connect_receivers(self)
+        # Last, so the index and cards are current before stored pages are dropped.
+        pagecache.connect_receivers()

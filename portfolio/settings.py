@@ -6,9 +6,11 @@ the full table of variables.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -81,6 +83,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.sitemaps",
+    "axes",
+    "csp",
     "reversion",
     "taggit",
     "casestudies",
@@ -88,14 +93,25 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its id is on every response (cached pages, redirects, errors) and every log line.
+    "portfolio.requestid.RequestIdMiddleware",
+    # A database outage is a styled 503 with Retry-After, logged once (portfolio/faults.py).
+    "portfolio.faults.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Ahead of whitenoise, so static files carry these headers too.
+    "portfolio.security.ContentSecurityPolicyMiddleware",
+    "portfolio.security.security_headers",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions, auth and CSRF: a stored page is sent without them (portfolio/pagecache.py).
+    "portfolio.pagecache.PageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portfolio.urls"
@@ -138,9 +154,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # An unreachable Redis is a cache miss, logged once, not an error page (portfolio/cache.py);
+    # the timeouts keep a Redis that does not answer from holding pages up.
+    CACHES = {
+        "default": {
+            "BACKEND": "portfolio.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Whole public pages for visitors without a session, kept this many seconds at most (0: off;
+# off by default with DEBUG, where templates change under a running server). Any change to
+# the content drops them at once, in every process (portfolio/pagecache.py).
+_page_cache_seconds = os.environ.get("DJANGO_PAGE_CACHE_SECONDS", "").strip() or ("0" if DEBUG else "600")
+if not (_page_cache_seconds.isascii() and _page_cache_seconds.isdigit()):
+    raise ImproperlyConfigured(
+        "DJANGO_PAGE_CACHE_SECONDS must be a whole number of seconds, 0 (off) or more, "
+        f"not {_page_cache_seconds!r}."
+    )
+PAGE_CACHE_SECONDS = int(_page_cache_seconds)
+# Without a shared cache, the workers on this machine learn of a change from this file.
+PAGE_CACHE_GENERATION_FILE = VAR_DIR / "cache-generation"
+
+# django-axes watches every log-in first; ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,7 +207,7 @@ STORAGES = {
 }
 
 # The admin lives at a path of the operator's choosing in production.
-ADMIN_PATH = os.environ.get("DJANGO_ADMIN_PATH", "admin/").strip("/") + "/"
+ADMIN_PATH = (os.environ.get("DJANGO_ADMIN_PATH", "").strip().strip("/") or "admin") + "/"
 
 # Tags: "Security" and "security" are one tag; slugs keep non-ASCII letters.
 TAGGIT_CASE_INSENSITIVE = True
@@ -186,19 +229,90 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     # Load balancers probe over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Features no page of ours uses, refused to the page and to anything it could embed
+# (portfolio.security.security_headers). Clipboard access stays: the admin's "Copy link".
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in [
+        "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture",
+        "encrypted-media", "geolocation", "gyroscope", "hid", "magnetometer", "microphone",
+        "midi", "payment", "publickey-credentials-get", "screen-wake-lock", "serial", "usb",
+        "xr-spatial-tracking",
+    ]
+)  # fmt: skip
+
+# Content-Security-Policy (django-csp) on every response, static files included. Public pages
+# run no JavaScript and load only our own stylesheet, favicon and images: nothing inline,
+# nothing from elsewhere. Their one <script>, the JSON-LD, is a data block, which browsers
+# neither run nor check against script-src, so no nonce: a page is then the same for every
+# visitor, and a page cache may replay it, header and all.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "upgrade-insecure-requests": PRODUCTION,
+    }
+}
+# Under ADMIN_PATH only, these directives replace the ones above (portfolio.security). The
+# admin, checked page by page in a browser, needs one relaxation: fetch() to its own origin,
+# for the live preview of a study's body and the autocomplete of related fields. Django's
+# admin has no inline script or style (its data rides in data- attributes and JSON blocks).
+ADMIN_CONTENT_SECURITY_POLICY = {"connect-src": [SELF]}
+
+# Staff are the only visitors with a session. A working day, then log in again: a session
+# left open on a shared machine, or stolen, is worthless by the next morning. If it ends
+# mid-edit, the live preview says so and nothing typed in the form is lost.
+SESSION_COOKIE_AGE = 8 * 60 * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# No other site can make a staff browser send the session, not even by a link; the cost is a
+# log-in page when a link from elsewhere leads into the admin.
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+
+# Log-in limits (django-axes): five failures for one user name, or from one address, lock
+# that user name or address out for 15 minutes; each attempt during a lock-out restarts it.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "portfolio.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "portfolio.security.client_ip"
+# Failures and lock-outs are still logged (user name and address masked); not verbose: no
+# "AXES: BEGIN" line from every process and every manage.py command.
+AXES_VERBOSE = False
+# How many proxies in front of the site append to X-Forwarded-For: the client's address is
+# read that far from the right. 0 trusts no header: every client is REMOTE_ADDR, so behind a
+# proxy all share one address (and one lock-out) until this is set.
+_trusted_proxy_count = os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "").strip() or "0"
+if not (_trusted_proxy_count.isascii() and _trusted_proxy_count.isdigit()):
+    raise ImproperlyConfigured(
+        f"DJANGO_TRUSTED_PROXY_COUNT must be a whole number, 0 or more, not {_trusted_proxy_count!r}."
+    )
+TRUSTED_PROXY_COUNT = int(_trusted_proxy_count)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One JSON object a line, with the request's id; gunicorn's lines share the shape
+    # (gunicorn.conf.py). Secrets and share-preview tokens are redacted (portfolio/jsonlog.py).
+    "formatters": {"json": {"()": "portfolio.jsonlog.JsonFormatter"}},
+    "filters": {"request_id": {"()": "portfolio.requestid.RequestIdFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

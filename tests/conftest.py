@@ -16,6 +16,8 @@ def _fast_test_settings(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each test sees its views' own work; tests/test_pagecache.py turns the page cache on.
+    settings.PAGE_CACHE_SECONDS = 0
     # Every test starts cold: nothing cached by an earlier test (the site profile) leaks into it.
     cache.clear()
 
