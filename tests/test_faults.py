@@ -249,9 +249,12 @@ def test_redis_coming_back_is_used_again_and_said_once(settings, caplog):
 PROBE = """
 import django, json
 django.setup()
+from django.conf import settings
 from django.core.management import call_command
 from django.template.loader import render_to_string
 from django.test import Client
+# Error pages name static files; without a collectstatic run here, use the plain storage.
+settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 call_command("migrate", verbosity=0)
 client = Client()
 answers = {}
