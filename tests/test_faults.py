@@ -254,7 +254,8 @@ from django.core.management import call_command
 from django.template.loader import render_to_string
 from django.test import Client
 # Error pages name static files; without a collectstatic run here, use the plain storage.
-settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+settings.STORAGES = {**settings.STORAGES, "staticfiles": plain}
 call_command("migrate", verbosity=0)
 client = Client()
 answers = {}
