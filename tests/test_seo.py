@@ -476,6 +476,8 @@ def test_a_cjk_title_gets_a_card_and_a_cjk_font_when_one_is_installed():
     assert_inside_margins(layout)
     # CJK has no spaces: the title still wraps, between characters.
     assert len(layout.title_lines) > 1
-    if not any(socialcards.covers(family, title) for family in socialcards.installed_families()):
-        pytest.skip("No CJK font installed (Debian: fonts-noto-cjk): CJK letters are drawn as boxes")
+    require_service(
+        any(socialcards.covers(family, title) for family in socialcards.installed_families()),
+        "No CJK font installed (Debian: fonts-noto-cjk): CJK letters are drawn as boxes",
+    )
     assert socialcards.covers(layout.family, title)
