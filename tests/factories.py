@@ -14,7 +14,8 @@ class CaseStudyFactory(factory.django.DjangoModelFactory):
 
     title = factory.Sequence(lambda n: f"Case study number {n}")
     slug = factory.LazyAttribute(lambda study: slugify(study.title))
-    summary = factory.Faker("sentence", nb_words=16)
+    # Fixed words, not random ones: a random word could match a search by chance.
+    summary = factory.Sequence(lambda n: f"How case study {n} was planned, built and measured.")
     body = "## Context\n\nWhy the system exists.\n\n## Design\n\n```python\nprint('hello')\n```\n"
     status = CaseStudy.Status.PUBLISHED
     # Each study a day older than the one before: a clear newest-first order.

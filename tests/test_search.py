@@ -33,7 +33,6 @@ FILLER = "\n\n".join(
 
 
 class StudyFactory(CaseStudyFactory):
-    # Faker's random words could match a query by chance.
     summary = "A plain summary."
 
 
