@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from reversion.admin import VersionAdmin
 from taggit.models import Tag as TaggitTag
 
+from casestudies import tagcounts
 from casestudies.checks import review
 from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag
 from casestudies.previews import MAX_PREVIEW_BYTES, body_preview, share_preview_field
@@ -110,6 +111,7 @@ class CaseStudyAdmin(VersionAdmin):
     @admin.action(description="Publish selected case studies", permissions=["change"])
     def publish(self, request, queryset):
         count = queryset.update(status=CaseStudy.Status.PUBLISHED)
+        tagcounts.studies_changed_in_bulk(queryset)
         scheduled = queryset.filter(published_at__gt=timezone.now()).count()
         self.message_user(request, f"Published {count} case stud{'y' if count == 1 else 'ies'}.")
         if scheduled:
@@ -123,6 +125,7 @@ class CaseStudyAdmin(VersionAdmin):
     @admin.action(description="Unpublish selected case studies (back to draft)", permissions=["change"])
     def unpublish(self, request, queryset):
         count = queryset.update(status=CaseStudy.Status.DRAFT)
+        tagcounts.studies_changed_in_bulk(queryset)
         self.message_user(request, f"Moved {count} case stud{'y' if count == 1 else 'ies'} back to draft.")
 
 

@@ -63,6 +63,11 @@ class StudyFilter:
     def all_slugs(self):
         return self.tags + self.exclude
 
+    @property
+    def is_everything(self):
+        """No tag, exclusion or words: every public study."""
+        return not (self.tags or self.exclude or self.query)
+
     def params(self, page=None):
         """The filter's URL parameters in their canonical order."""
         params = [("tag", slug) for slug in self.tags]

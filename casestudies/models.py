@@ -2,8 +2,8 @@ import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import OuterRef, Q, Subquery
-from django.db.models.functions import Lower
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Least, Lower
 from django.db.models.signals import m2m_changed, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -17,6 +17,9 @@ from casestudies.rendering import reading_minutes, render_markdown
 
 class Tag(TagBase):
     """A tag as the author spelled it ("Zero-Knowledge"), with a lowercase slug."""
+
+    # Kept by casestudies.tagcounts; includes studies still waiting for their date.
+    published_studies = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -108,14 +111,23 @@ class CaseStudyQuerySet(models.QuerySet):
         """Annotate each study with the slug and title of the published study listed
         just before it (newer) and just after it (older), within the same query."""
         published = CaseStudy.objects.published()
-        newer = published.filter(
-            Q(published_at__gt=OuterRef("published_at"))
-            | Q(published_at=OuterRef("published_at"), title__lt=OuterRef("title"))
-        ).order_by("published_at", "-title")
-        older = published.filter(
-            Q(published_at__lt=OuterRef("published_at"))
-            | Q(published_at=OuterRef("published_at"), title__gt=OuterRef("title"))
-        ).order_by("-published_at", "title")
+        # "Newer: a later date, or the same date and a title before" written as a range on
+        # the date (which the list-order index answers) less the ties that do not qualify.
+        newer = (
+            published.filter(published_at__gte=OuterRef("published_at"))
+            .exclude(published_at=OuterRef("published_at"), title__gte=OuterRef("title"))
+            .order_by("published_at", "-title")
+        )
+        # published() with its two upper bounds on the date merged into one, so that the
+        # index scan starts at this study rather than at today.
+        older = (
+            CaseStudy.objects.filter(
+                status=CaseStudy.Status.PUBLISHED,
+                published_at__lte=Least(OuterRef("published_at"), Value(timezone.now())),
+            )
+            .exclude(published_at=OuterRef("published_at"), title__lte=OuterRef("title"))
+            .order_by("-published_at", "title")
+        )
         return self.annotate(
             newer_slug=Subquery(newer.values("slug")[:1]),
             newer_title=Subquery(newer.values("title")[:1]),

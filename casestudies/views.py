@@ -1,7 +1,7 @@
 import re
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Window
+from django.db.models import Count, IntegerField, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -9,6 +9,7 @@ from django.utils.cache import add_never_cache_headers
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy, SlugRedirect, Tag
 from casestudies.search import highlight
+from casestudies.tagcounts import tags_in_public_use
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -68,24 +69,23 @@ def study_list(request):
 
 def facets(studies, study_filter):
     """Other tags among the filtered studies, with how many carry each; each link narrows (AND)."""
-    tags = (
-        Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
-        .exclude(slug__in=study_filter.all_slugs)
-        .annotate(study_count=Count("tagged_studies"))
-        .order_by("-study_count", "name")[:MAX_FACETS]
-    )
+    if study_filter.is_everything:
+        # Among all public studies: the counts kept on the tags, rather than counting every link.
+        tags = tags_in_public_use(limit=MAX_FACETS)
+    else:
+        tags = (
+            Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
+            .exclude(slug__in=study_filter.all_slugs)
+            .annotate(study_count=Count("tagged_studies"))
+            .order_by("-study_count", "name")[:MAX_FACETS]
+        )
     return [
         {"tag": tag, "count": tag.study_count, "url": study_filter.with_tag(tag.slug).url()} for tag in tags
     ]
 
 
 def tag_index(request):
-    tags = (
-        Tag.objects.filter(tagged_studies__content_object__in=CaseStudy.objects.published().values("pk"))
-        .annotate(study_count=Count("tagged_studies"))
-        .order_by("-study_count", "name")
-    )
-    return render(request, "casestudies/tags.html", {"tags": tags})
+    return render(request, "casestudies/tags.html", {"tags": tags_in_public_use()})
 
 
 def study_detail(request, slug):
@@ -120,11 +120,22 @@ def can_preview(user):
     return user.is_active and user.is_staff and user.has_perm("casestudies.view_casestudy")
 
 
+class CountOf(Subquery):
+    """How many rows a queryset has, as a value each row of another query can carry."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+    def __init__(self, queryset):
+        super().__init__(queryset.order_by().values("pk"))
+
+
 def paginate(queryset, page_param):
     """The requested page; anything but a page that exists is a 404.
 
-    The page's rows carry the total count (a window function), so a page costs
-    one query where Paginator would spend two.
+    The page's rows carry the total count (a scalar subquery, which the database
+    counts once, from an index), so a page costs one query where Paginator would
+    spend two.
     """
     if page_param is None:
         number = 1
@@ -133,7 +144,7 @@ def paginate(queryset, page_param):
     else:
         raise Http404("No such page.")
     start = (number - 1) * STUDIES_PER_PAGE
-    counted = queryset.annotate(total_count=Window(Count("pk")))
+    counted = queryset.annotate(total_count=CountOf(queryset))
     rows = list(counted[start : start + STUDIES_PER_PAGE])
     if not rows and number > 1:
         raise Http404("No such page.")

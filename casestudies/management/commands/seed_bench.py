@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from casestudies import search
+from casestudies import search, tagcounts
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
 from casestudies.rendering import reading_minutes, render_markdown
 
@@ -265,8 +265,10 @@ class Command(BaseCommand):
                 )
                 bar.update(len(batch))
             bar.close()
-            # bulk_create sends no signals: index the new studies as migrate's post_migrate hook does.
+            # bulk_create sends no signals: index the new studies and count the tags' studies
+            # as migrate's post_migrate hooks do.
             search.sync_index(sender=None)
+            tagcounts.recount()
 
         if verbosity:
             published = CaseStudy.objects.published().count()

@@ -1,0 +1,129 @@
+"""The per-tag counts of public studies, kept on the tags, follow every change a visitor could see.
+
+Each test reads /tags/ as a visitor would: the counts there (and in the list's
+"Browse by tag" panel) come from the kept column, not from counting links.
+"""
+
+import datetime
+
+import pytest
+from bs4 import BeautifulSoup
+from django.core.management import call_command
+from django.utils import timezone
+
+from casestudies.models import CaseStudy, Tag
+from casestudies.tagcounts import recount
+from tests.factories import CaseStudyFactory, draft, scheduled
+
+pytestmark = pytest.mark.django_db
+
+STUDIES = "/admin/casestudies/casestudy/"
+
+
+def tag_index(client):
+    soup = BeautifulSoup(client.get("/tags/").content, "html.parser")
+    return {
+        link.contents[0].strip(): int(link.select_one(".tag-count").get_text(" ", strip=True).split()[0])
+        for link in soup.select(".tag-index a")
+    }
+
+
+def browse_by_tag(client):
+    soup = BeautifulSoup(client.get("/case-studies/").content, "html.parser")
+    return [
+        (link.contents[0].strip(), int(link.select_one(".tag-count").contents[0]))
+        for link in soup.select(".facets a.tag")
+    ]
+
+
+def test_the_list_offers_the_most_used_public_tags_with_their_counts(client):
+    CaseStudyFactory.create_batch(3, tags=["Security"])
+    CaseStudyFactory.create_batch(2, tags=["Backend", "Security"])
+    draft(tags=["Backend", "Drafts"])
+    scheduled(tags=["Backend", "Future"])
+    assert browse_by_tag(client) == [("Security", 5), ("Backend", 2)]
+
+
+def test_publishing_and_unpublishing_a_study_change_its_tags_counts(client):
+    study = draft(tags=["Security", "Encryption"])
+    CaseStudyFactory(tags=["Security"])
+    assert tag_index(client) == {"Security": 1}
+    study.status = CaseStudy.Status.PUBLISHED
+    study.save()
+    assert tag_index(client) == {"Security": 2, "Encryption": 1}
+    study.status = CaseStudy.Status.DRAFT
+    study.save()
+    assert tag_index(client) == {"Security": 1}
+
+
+def test_retagging_a_study_moves_its_count(client):
+    study = CaseStudyFactory(tags=["Security", "Encryption"])
+    study.tags.set(["Security", "Backend"])
+    assert tag_index(client) == {"Security": 1, "Backend": 1}
+    study.tags.clear()
+    assert tag_index(client) == {}
+
+
+def test_deleting_a_study_or_a_tag_drops_its_counts(client):
+    kept = CaseStudyFactory(tags=["Security"])
+    CaseStudyFactory(tags=["Security", "Encryption"]).delete()
+    assert tag_index(client) == {"Security": 1}
+    Tag.objects.get(name="Security").delete()
+    assert tag_index(client) == {}
+    assert kept.tag_list == []
+
+
+def test_the_admins_bulk_actions_change_the_counts(superuser_client):
+    first = draft(tags=["Security"])
+    second = draft(tags=["Security", "Backend"])
+    selected = {"_selected_action": [first.pk, second.pk]}
+    superuser_client.post(STUDIES, {**selected, "action": "publish"})
+    assert tag_index(superuser_client) == {"Security": 2, "Backend": 1}
+    superuser_client.post(STUDIES, {"_selected_action": [second.pk], "action": "unpublish"})
+    assert tag_index(superuser_client) == {"Security": 1}
+
+
+def test_merging_two_tags_adds_their_studies_up_once(superuser_client):
+    CaseStudyFactory(tags=["Real-Time", "Realtime"])
+    CaseStudyFactory(tags=["Realtime"])
+    CaseStudyFactory(tags=["Real-Time"])
+    keep, merged = Tag.objects.get(name="Real-Time"), Tag.objects.get(name="Realtime")
+    superuser_client.post(
+        "/admin/casestudies/tag/",
+        {"action": "merge", "_selected_action": [keep.pk, merged.pk], "merge_into": keep.pk},
+    )
+    assert tag_index(superuser_client) == {"Real-Time": 3}
+
+
+def test_a_scheduled_study_is_counted_from_its_date_with_no_save(client, time_machine):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    CaseStudyFactory(tags=["Security"])
+    scheduled(tags=["Security", "Future"])
+    assert browse_by_tag(client) == [("Security", 1)]
+    time_machine.move_to(start + datetime.timedelta(days=3, seconds=1), tick=False)
+    assert browse_by_tag(client) == [("Security", 2), ("Future", 1)]
+
+
+def test_counts_written_without_signals_are_set_right_by_migrate_or_recount(client):
+    CaseStudyFactory.create_batch(2, tags=["Security"])
+    Tag.objects.update(published_studies=0)
+    assert tag_index(client) == {}
+    call_command("migrate", verbosity=0)
+    assert tag_index(client) == {"Security": 2}
+    Tag.objects.update(published_studies=7)
+    recount()
+    assert tag_index(client) == {"Security": 2}
+
+
+def test_the_unfiltered_list_costs_three_queries_whatever_the_number_of_tags(
+    client, django_assert_num_queries
+):
+    for number in range(40):
+        CaseStudyFactory(tags=[f"Tag {number}", "Common"])
+    scheduled(tags=["Common"])
+    client.get("/case-studies/")
+    with django_assert_num_queries(3):
+        response = client.get("/case-studies/")
+    assert ("Common", 40) in browse_by_tag(client)
+    assert response.status_code == 200
