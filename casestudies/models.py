@@ -137,7 +137,10 @@ class CaseStudyQuerySet(models.QuerySet):
 
     def for_cards(self):
         """What a card shows: everything but the body, with the tags in one more query."""
-        return self.defer("body", "body_html", "toc_html").with_tags()
+        return self.without_body().with_tags()
+
+    def without_body(self):
+        return self.defer("body", "body_html", "toc_html")
 
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
@@ -157,7 +160,7 @@ lowercase_slug = RegexValidator(
 
 # Every save through the admin keeps a revision of the study with its tags and
 # outcomes; old slugs are not followed, so a restore never loses a redirect.
-@reversion.register(follow=["tag_links", "outcomes"])
+@reversion.register(follow=["tag_links", "outcomes"], exclude=["card_html", "card_key"])
 class CaseStudy(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -177,6 +180,9 @@ class CaseStudy(models.Model):
     body = models.TextField(blank=True, help_text="Markdown.")
     body_html = models.TextField(editable=False, default="")
     toc_html = models.TextField(editable=False, default="")
+    # The study's card on the list, kept by casestudies.cards.
+    card_html = models.TextField(editable=False, default="")
+    card_key = models.CharField(max_length=16, editable=False, default="")
     reading_minutes = models.PositiveSmallIntegerField(editable=False, default=1)
     tags = TaggableManager(through=TaggedCaseStudy, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)

@@ -6,9 +6,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 
+from casestudies import cards
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy, SlugRedirect, Tag
-from casestudies.search import highlight
 from casestudies.tagcounts import tags_in_public_use
 
 STUDIES_PER_PAGE = 12
@@ -39,16 +39,13 @@ def study_list(request):
             raise Http404(f"No tag “{unknown[0]}”.")
 
     studies = study_filter.apply(CaseStudy.objects.published())
-    page = paginate(studies.for_cards(), request.GET.get("page"))
-    if study_filter.query:
-        for study in page.object_list:
-            study.summary_html = highlight(study.summary, study_filter.query)
+    page = paginate(studies.without_body(), request.GET.get("page"))
     return render(
         request,
         "casestudies/list.html",
         {
             "page": page,
-            "studies": page.object_list,
+            "cards": cards.for_list(page.object_list, study_filter.query),
             "filter": study_filter,
             "filter_description": study_filter.describe(tags_by_slug),
             "clear_search_url": study_filter.query and study_filter.without_query().url(),

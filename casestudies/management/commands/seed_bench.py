@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from casestudies import search, tagcounts
+from casestudies import cards, search, tagcounts
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
 from casestudies.rendering import reading_minutes, render_markdown
 
@@ -269,6 +269,7 @@ class Command(BaseCommand):
             # as migrate's post_migrate hooks do.
             search.sync_index(sender=None)
             tagcounts.recount()
+            cards.redraw_out_of_date()
 
         if verbosity:
             published = CaseStudy.objects.published().count()
