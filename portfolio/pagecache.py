@@ -22,6 +22,10 @@ that each request stats (a worker cannot clear another worker's memory cache).
 An entry also ends at the next scheduled publication, so a study dated in the
 future appears on time.
 
+Compression: public pages go gzipped to clients that accept it (Vary:
+Accept-Encoding), compressed once when rendered and kept so with the entry.
+Pages for the staff are never compressed (see `gzipped`).
+
 Headers on public pages: Cache-Control public with a short max-age and
 stale-while-revalidate (max-age never past the next publication), an ETag (a
 digest of the body) and Last-Modified (when the generation began, or the last
@@ -35,6 +39,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import secrets
 import sys
 import time
@@ -51,8 +56,14 @@ from django.db.models import Max, Min, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_cache_control
+from django.utils.cache import (
+    add_never_cache_headers,
+    get_conditional_response,
+    patch_cache_control,
+    patch_vary_headers,
+)
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
+from django.utils.text import compress_string
 
 from portfolio.faults import Outage, describe
 
@@ -67,6 +78,10 @@ CONTENT_APPS = {"casestudies", "siteprofile", "taggit"}
 # Whoever carries one of these sees pages made for them (the staff; a message after a redirect).
 PERSONAL_COOKIES = ("messages",)
 SAFE_METHODS = ("GET", "HEAD")
+# Below this, gzip's own header outweighs what it saves.
+MIN_GZIP_BYTES = 200
+COMPRESSIBLE_TYPES = ("text/", "application/atom+xml", "application/xml", "application/json")
+ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 # What renders a page, besides the database: the code fingerprint reads these.
 SOURCE_SUFFIXES = {".py", ".html", ".txt", ".xml", ".json"}
@@ -81,6 +96,8 @@ class Entry(NamedTuple):
     status: int
     headers: tuple
     content: bytes
+    # The same body gzipped, when that is smaller (see `gzipped`).
+    gzipped: bytes | None
     etag: str
     last_modified: int
     expires_at: float
@@ -195,11 +212,43 @@ def respond(request, entry):
     response = HttpResponse(entry.content, status=entry.status, headers=entry.headers)
     if entry.publication_at is not None:
         response.headers["Cache-Control"] = public_cache_control(entry.publication_at)
+    encode(request, response, entry.gzipped)
     if "HTTP_IF_NONE_MATCH" in request.META or "HTTP_IF_MODIFIED_SINCE" in request.META:
         return get_conditional_response(
-            request, etag=entry.etag, last_modified=entry.last_modified, response=response
+            request, etag=response["ETag"], last_modified=entry.last_modified, response=response
         )
     return response
+
+
+# Compression. Only here, for the pages anyone may see: a page made for the staff carries
+# a CSRF token, which compression beside reflected input could leak (BREACH); these pages
+# carry nothing secret. Compressed once, when the page is rendered; a hit just sends it.
+
+
+def gzipped(response):
+    """The response's body gzipped, when it is text worth compressing; else None."""
+    content_type = response.get("Content-Type", "")
+    if (
+        len(response.content) < MIN_GZIP_BYTES
+        or not content_type.startswith(COMPRESSIBLE_TYPES)
+        or response.has_header("Content-Encoding")
+    ):
+        return None
+    smaller = compress_string(response.content)
+    return smaller if len(smaller) < len(response.content) else None
+
+
+def encode(request, response, gzipped_body):
+    """Send the gzipped body to a client that accepts it."""
+    patch_vary_headers(response, ["Accept-Encoding"])
+    if gzipped_body is None or not ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+        return
+    response.content = gzipped_body
+    response.headers["Content-Length"] = str(len(gzipped_body))
+    response.headers["Content-Encoding"] = "gzip"
+    # Another representation of the same page: a weak validator, as Django's GZipMiddleware does.
+    if response.has_header("ETag") and not response["ETag"].startswith("W/"):
+        response.headers["ETag"] = "W/" + response["ETag"]
 
 
 def finish(request, response, key=None, generation=None):
@@ -232,14 +281,16 @@ def finish(request, response, key=None, generation=None):
         response.headers["Last-Modified"] = http_date(last_modified)
     elif response.has_header("Last-Modified"):
         last_modified = parse_http_date_safe(response["Last-Modified"])
+    body_gzipped = gzipped(response)
     if generation is not None and key is not None and request.method == "GET" and storable(response):
-        store(key, generation, response, last_modified, publication_at, own_cache_control)
+        store(key, generation, response, body_gzipped, last_modified, publication_at, own_cache_control)
+    encode(request, response, body_gzipped)
     return get_conditional_response(
         request, etag=response["ETag"], last_modified=last_modified, response=response
     )
 
 
-def store(key, generation, response, last_modified, publication_at, own_cache_control):
+def store(key, generation, response, body_gzipped, last_modified, publication_at, own_cache_control):
     now = time.time()
     seconds = settings.PAGE_CACHE_SECONDS
     if publication_at is not None:
@@ -251,6 +302,7 @@ def store(key, generation, response, last_modified, publication_at, own_cache_co
         status=response.status_code,
         headers=tuple(response.items()),
         content=response.content,
+        gzipped=body_gzipped,
         etag=response["ETag"],
         last_modified=last_modified,
         expires_at=now + seconds,
