@@ -7,10 +7,10 @@ what an uncached list page cost. So each study keeps its card's HTML
 shows: the study saved, a tag added or taken away, a tag renamed or merged (the
 moments the search index follows too).
 
-`card_key` says what drew a stored card: the card templates and the time zone its
-date is shown in. After a release that changes either, `migrate` draws every card
-again; until it has, the list draws an out-of-date card afresh, so a visitor never
-sees one.
+`card_key` says what drew a stored card: the card templates, the addresses it
+links to and the time zone its date is shown in. After a release that changes
+any of them, `migrate` draws every card again; until it has, the list draws an
+out-of-date card afresh, so a visitor never sees one.
 """
 
 import functools
@@ -21,6 +21,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.template.loader import get_template, render_to_string
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
@@ -36,7 +37,9 @@ BATCH_SIZE = 500
 def current_key():
     """A digest of what a card's HTML depends on besides the study."""
     sources = [get_template(name).template.source for name in TEMPLATES]
-    return hashlib.sha256("\0".join([*sources, settings.TIME_ZONE]).encode()).hexdigest()[:16]
+    # The addresses a card links to: the study's own and the list filtered by a tag.
+    addresses = [reverse("casestudies:detail", args=["slug"]), reverse("casestudies:list")]
+    return hashlib.sha256("\0".join([*sources, *addresses, settings.TIME_ZONE]).encode()).hexdigest()[:16]
 
 
 def draw(study, query=""):
