@@ -83,10 +83,8 @@ class CaseStudyQuerySet(models.QuerySet):
         """Studies carrying every one of the given tags (AND)."""
         queryset = self
         for slug in tag_slugs:
-            # One condition per tag: a study matches only if each tag is on it.
-            queryset = queryset.filter(
-                pk__in=TaggedCaseStudy.objects.filter(tag__slug=slug).values("content_object")
-            )
+            # One join per tag: a study matches only if each tag is on it.
+            queryset = queryset.filter(tags__slug=slug)
         return queryset
 
     def tagged_with_any(self, tag_slugs):
