@@ -18,13 +18,14 @@ import hashlib
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models.signals import post_migrate
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
+from casestudies import studychanges
+from casestudies.models import CaseStudy, TaggedCaseStudy
 from casestudies.search import highlight
 
 TEMPLATES = ("includes/card.html", "includes/tag_list.html")
@@ -80,39 +81,7 @@ def redraw_out_of_date(sender=None, using=DEFAULT_DB_ALIAS, **kwargs):
     redraw(stale.iterator(), using=using)
 
 
-# Keeping the cards current
-
-
-def study_saved(sender, instance, using, **kwargs):
-    redraw([instance.pk], using=using)
-
-
-def link_changed(sender, instance, using, origin=None, **kwargs):
-    """A tag added to or taken from a study, by taggit, a restored revision or a deleted tag."""
-    deleting_studies = isinstance(origin, CaseStudy) or (
-        isinstance(origin, QuerySet) and origin.model is CaseStudy
-    )
-    if not deleting_studies:
-        redraw([instance.content_object_id], using=using)
-
-
-def tag_renamed(sender, instance, created, using, **kwargs):
-    if not created:
-        studies = TaggedCaseStudy.objects.using(using).filter(tag=instance)
-        redraw(studies.values_list("content_object", flat=True), using=using)
-
-
-def studies_retagged(sender, instance, action, reverse, pk_set, using, **kwargs):
-    # From the tag's side: studies moved to a tag in bulk (Tag.merge_into).
-    if reverse and action in {"post_add", "post_remove"} and pk_set:
-        redraw(pk_set, using=using)
-
-
 def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
-    post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="cards.study_saved")
-    post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="cards.link_saved")
-    post_delete.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="cards.link_deleted")
-    post_save.connect(tag_renamed, sender=Tag, dispatch_uid="cards.tag_renamed")
-    m2m_changed.connect(studies_retagged, sender=TaggedCaseStudy, dispatch_uid="cards.studies_retagged")
+    studychanges.follow(redraw, name="cards")
     post_migrate.connect(redraw_out_of_date, sender=app_config, dispatch_uid="cards.after_migrate")

@@ -33,12 +33,13 @@ from django.apps import apps as global_apps
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Case, F, FloatField, Func, Lookup, QuerySet, TextField, Value, When
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models import Case, F, FloatField, Func, Lookup, TextField, Value, When
+from django.db.models.signals import post_delete, post_migrate
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from casestudies.models import CaseStudy, SearchDocument, Tag, TaggedCaseStudy
+from casestudies import studychanges
+from casestudies.models import CaseStudy, SearchDocument
 
 # PostgreSQL's text-search configuration; SQLite's FTS5 table stems with Porter's English.
 CONFIG = "english"
@@ -343,45 +344,14 @@ def backend(connection):
 # Keeping the index current
 
 
-def study_saved(sender, instance, update_fields, using, **kwargs):
-    if update_fields is None or INDEXED_FIELDS & set(update_fields):
-        index_studies([instance.pk], using=using)
-
-
 def study_deleted(sender, instance, using, **kwargs):
     with connections[using].cursor() as cursor:
         backend(connections[using]).drop(cursor, [instance.pk])
 
 
-def link_changed(sender, instance, using, origin=None, **kwargs):
-    """A tag added to or taken from a study, by taggit, a restored revision or a deleted tag."""
-    deleting_studies = isinstance(origin, CaseStudy) or (
-        isinstance(origin, QuerySet) and origin.model is CaseStudy
-    )
-    if not deleting_studies:
-        index_studies([instance.content_object_id], using=using)
-
-
-def tag_saved(sender, instance, created, using, **kwargs):
-    # A renamed tag: its studies are found by its new name, no longer by the old.
-    if not created:
-        study_ids = TaggedCaseStudy._base_manager.using(using).filter(tag=instance)
-        index_studies(study_ids.values_list("content_object", flat=True), using=using)
-
-
-def studies_retagged(sender, instance, action, reverse, pk_set, using, **kwargs):
-    # From the tag's side: studies moved to a tag in bulk (Tag.merge_into). taggit's own
-    # add, remove and clear save or delete each link, which link_changed follows.
-    if reverse and action in {"post_add", "post_remove"} and pk_set:
-        index_studies(pk_set, using=using)
-
-
 def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
-    post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="search.study_saved")
+    # A renamed tag among them: its studies are found by its new name, no longer by the old.
+    studychanges.follow(index_studies, name="search", fields=INDEXED_FIELDS)
     post_delete.connect(study_deleted, sender=CaseStudy, dispatch_uid="search.study_deleted")
-    post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="search.link_saved")
-    post_delete.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="search.link_deleted")
-    post_save.connect(tag_saved, sender=Tag, dispatch_uid="search.tag_saved")
-    m2m_changed.connect(studies_retagged, sender=TaggedCaseStudy, dispatch_uid="search.studies_retagged")
     post_migrate.connect(sync_index, sender=app_config, dispatch_uid="search.sync_index")
