@@ -1,9 +1,13 @@
+import contextlib
+import importlib
 import os
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.urls import clear_url_caches
 
+import portfolio.urls
 from tests.factories import CaseStudyFactory
 
 
@@ -29,6 +33,21 @@ def require_service(available, reason):
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: every service must be present)")
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def admin_moved_to(settings, path):
+    """The admin under another path while the block runs (its route is read when the URLconf loads)."""
+    default = settings.ADMIN_PATH
+    settings.ADMIN_PATH = path
+    importlib.reload(portfolio.urls)
+    clear_url_caches()
+    try:
+        yield
+    finally:
+        settings.ADMIN_PATH = default
+        importlib.reload(portfolio.urls)
+        clear_url_caches()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tests.conftest import require_service
 from tests.factories import CaseStudyFactory
 from tests.test_html_validity import check_with_nu
 from tests.test_logging import run_site
-from tests.test_serving import POSTGRES_URL, fetch, free_port, manage, postgres_available, site_env
+from tests.test_serving import POSTGRES_URL, fetch, free_port, manage, scratch_postgres_database, site_env
 from tests.test_settings import REDIS_URL, load_settings, redis_available
 
 pytestmark = pytest.mark.django_db
@@ -332,50 +332,41 @@ class TcpProxy:
 
 
 def test_gunicorn_answers_503_while_postgresql_is_away_and_recovers(tmp_path):
-    require_service(
-        postgres_available(), f"PostgreSQL is not reachable at TEST_POSTGRES_URL ({POSTGRES_URL})"
-    )
-    import psycopg
+    with scratch_postgres_database("faults") as name:
+        proxy = TcpProxy(("127.0.0.1", 5432))
+        proxy.start()
+        try:
+            credentials = POSTGRES_URL.split("//", 1)[1].split("@", 1)[0]
+            env = site_env(tmp_path, DATABASE_URL=f"postgres://{credentials}@127.0.0.1:{proxy.port}/{name}")
+            manage(env, "collectstatic", "--noinput")
+            with run_site(env) as site:
+                assert fetch(site.url + "/case-studies/")[0] == 200
 
-    name = f"portfolio_faults_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    proxy = TcpProxy(("127.0.0.1", 5432))
-    proxy.start()
-    try:
-        credentials = POSTGRES_URL.split("//", 1)[1].split("@", 1)[0]
-        env = site_env(tmp_path, DATABASE_URL=f"postgres://{credentials}@127.0.0.1:{proxy.port}/{name}")
-        manage(env, "collectstatic", "--noinput")
-        with run_site(env) as site:
-            assert fetch(site.url + "/case-studies/")[0] == 200
+                proxy.stop()
+                # Pages no worker has kept (the page cache may answer for one it has: that is fine too).
+                for path in ["/case-studies/securevault/", "/", "/tags/", "/case-studies/?tag=security"]:
+                    status, headers, body = fetch(site.url + path)
+                    assert status == 503, (path, body[:300])
+                    assert headers["Retry-After"] == "30"
+                    assert "no-store" in headers["Cache-Control"]
+                    assert b"briefly unavailable" in body
+                status, _, body = fetch(site.url + "/readyz")
+                assert status == 503
+                assert json.loads(body)["database"] == "error: OperationalError"
+                assert fetch(site.url + "/healthz")[0] == 200
 
+                proxy.start()
+                assert fetch(site.url + "/case-studies/")[0] == 200
+                # Several probes, so the worker that saw the outage also serves one after it.
+                for _ in range(12):
+                    assert fetch(site.url + "/readyz")[0] == 200
+
+            lines = site.log_lines()
+            outages = [line for line in lines if line["message"].startswith("database unavailable")]
+            # Once per worker at most (each process knows only its own outage), not once per request.
+            assert 1 <= len(outages) <= int(env.get("WEB_CONCURRENCY", "2"))
+            assert all(line["level"] == "ERROR" and line["request_id"] for line in outages)
+            assert not [line for line in lines if "Traceback" in json.dumps(line)]
+            assert [line for line in lines if line["message"] == "database reachable again"]
+        finally:
             proxy.stop()
-            # Pages no worker has kept (the page cache may answer for one it has: that is fine too).
-            for path in ["/case-studies/securevault/", "/", "/tags/", "/case-studies/?tag=security"]:
-                status, headers, body = fetch(site.url + path)
-                assert status == 503, (path, body[:300])
-                assert headers["Retry-After"] == "30"
-                assert "no-store" in headers["Cache-Control"]
-                assert b"briefly unavailable" in body
-            status, _, body = fetch(site.url + "/readyz")
-            assert status == 503
-            assert json.loads(body)["database"] == "error: OperationalError"
-            assert fetch(site.url + "/healthz")[0] == 200
-
-            proxy.start()
-            assert fetch(site.url + "/case-studies/")[0] == 200
-            # Several probes, so the worker that saw the outage also serves one after it.
-            for _ in range(12):
-                assert fetch(site.url + "/readyz")[0] == 200
-
-        lines = site.log_lines()
-        outages = [line for line in lines if line["message"].startswith("database unavailable")]
-        # Once per worker at most (each process knows only its own outage), not once per request.
-        assert 1 <= len(outages) <= int(env.get("WEB_CONCURRENCY", "2"))
-        assert all(line["level"] == "ERROR" and line["request_id"] for line in outages)
-        assert not [line for line in lines if "Traceback" in json.dumps(line)]
-        assert [line for line in lines if line["message"] == "database reachable again"]
-    finally:
-        proxy.stop()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

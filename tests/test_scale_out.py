@@ -20,7 +20,14 @@ from bs4 import BeautifulSoup
 
 from tests.conftest import require_service
 from tests.test_logging import run_site
-from tests.test_serving import POSTGRES_URL, NoRedirect, fetch, manage, postgres_available, site_env
+from tests.test_serving import (
+    NoRedirect,
+    fetch,
+    manage,
+    postgres_database_url,
+    scratch_postgres_database,
+    site_env,
+)
 from tests.test_settings import redis_available
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/14"
@@ -103,19 +110,8 @@ def page(site, path):
 
 @pytest.fixture
 def database_url():
-    require_service(
-        postgres_available(), f"PostgreSQL is not reachable at TEST_POSTGRES_URL ({POSTGRES_URL})"
-    )
-    import psycopg
-
-    name = f"portfolio_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres_database("scale") as name:
+        yield postgres_database_url(name)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Strict by default: security headers on every response, production settings, log-in limits, sessions."""
 
 import datetime
-import importlib
 import os
 import secrets
 import subprocess
@@ -11,13 +10,13 @@ import time
 import pytest
 from bs4 import BeautifulSoup
 from django.test import RequestFactory
-from django.urls import clear_url_caches, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-import portfolio.urls
 from casestudies.previews import share_link
 from casestudies.socialcards import card_url
 from portfolio.security import client_ip
+from tests.conftest import admin_moved_to
 from tests.factories import CaseStudyFactory, draft
 from tests.test_serving import fetch, manage, site_env
 from tests.test_settings import BASE_DIR, load_settings
@@ -167,19 +166,11 @@ def test_the_admin_may_fetch_from_its_own_origin_and_nothing_else_is_relaxed(cli
 
 
 def test_the_admin_policy_follows_the_configured_admin_path(client, settings):
-    default = settings.ADMIN_PATH
-    settings.ADMIN_PATH = "backstage/"
-    importlib.reload(portfolio.urls)
-    clear_url_caches()
-    try:
+    with admin_moved_to(settings, "backstage/"):
         assert csp(client.get("/backstage/login/"))["connect-src"] == ["'self'"]
         moved = client.get("/admin/login/")
         assert moved.status_code == 404
         assert "connect-src" not in csp(moved)
-    finally:
-        settings.ADMIN_PATH = default
-        importlib.reload(portfolio.urls)
-        clear_url_caches()
 
 
 # Production settings, each in a fresh interpreter

@@ -168,17 +168,33 @@ def postgres_available():
         return False
 
 
-def test_the_same_site_runs_on_postgresql(tmp_path):
+@contextlib.contextmanager
+def scratch_postgres_database(purpose):
+    """A new, empty PostgreSQL database for a site a test starts itself: its name; dropped after."""
     require_service(
         postgres_available(), f"PostgreSQL is not reachable at TEST_POSTGRES_URL ({POSTGRES_URL})"
     )
     import psycopg
 
-    name = f"portfolio_serving_{uuid.uuid4().hex[:8]}"
+    name = f"portfolio_{purpose}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        database_url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+        yield name
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_database_url(name):
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def test_the_same_site_runs_on_postgresql(tmp_path):
+    import psycopg
+
+    with scratch_postgres_database("serving") as name:
+        database_url = postgres_database_url(name)
         with serve(site_env(tmp_path, DATABASE_URL=database_url)) as base_url:
             _, _, body = fetch(base_url + "/case-studies/?tag=security")
             assert body.decode().count('class="card"') == 2
@@ -187,6 +203,3 @@ def test_the_same_site_runs_on_postgresql(tmp_path):
             assert fetch(base_url + "/case-studies/securevault/")[0] == 200
         with psycopg.connect(database_url) as connection:
             assert connection.execute("select count(*) from casestudies_casestudy").fetchone() == (7,)
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

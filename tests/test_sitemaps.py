@@ -1,17 +1,15 @@
 import datetime
-import importlib
 import xml.etree.ElementTree as ET
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import clear_url_caches
 from django.utils import timezone
 
-import portfolio.urls
 from casestudies import sitemaps
 from casestudies.models import CaseStudy
 from siteprofile.models import SiteProfile
+from tests.conftest import admin_moved_to
 from tests.factories import CaseStudyFactory, draft, scheduled
 
 pytestmark = pytest.mark.django_db
@@ -217,19 +215,10 @@ def test_robots_txt_lets_crawlers_see_share_previews_noindex(client):
 
 
 def test_robots_txt_follows_the_configured_admin_path(client, settings):
-    default = settings.ADMIN_PATH
-    settings.ADMIN_PATH = "backstage/"
-    # The admin's route is read when the URLconf is imported.
-    importlib.reload(portfolio.urls)
-    clear_url_caches()
-    try:
+    with admin_moved_to(settings, "backstage/"):
         text = client.get("/robots.txt").content.decode()
         assert "Disallow: /backstage/" in text.splitlines()
         assert "/admin/" not in text
-    finally:
-        settings.ADMIN_PATH = default
-        importlib.reload(portfolio.urls)
-        clear_url_caches()
 
 
 def test_robots_txt_needs_no_database(client, django_assert_num_queries):
