@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import OuterRef, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Least, Lower
 from django.db.models.signals import m2m_changed, pre_save
 from django.dispatch import receiver
@@ -97,13 +98,34 @@ class CaseStudyQuerySet(models.QuerySet):
         tagged = TaggedCaseStudy.objects.filter(tag__slug__in=tag_slugs).values("content_object")
         return self.exclude(pk__in=tagged)
 
-    def related_to(self, study):
-        """Studies sharing tags with `study`, most shared first, then newest."""
+    def related_to(self, study, limit):
+        """Up to `limit` studies sharing tags with `study`, most shared first, then newest."""
         tag_ids = [tag.pk for tag in study.tag_list]
+        if not tag_ids:
+            return self.none()
+        shared = (
+            TaggedCaseStudy.objects.filter(tag__in=tag_ids)
+            .exclude(content_object=study.pk)
+            .order_by()
+            .values("content_object_id")
+            .annotate(shared=models.Count("pk"))
+        )
+        candidates = self.exclude(pk=study.pk).order_by().values("id", "published_at", "title")
+        candidates_sql, candidates_params = candidates.query.sql_with_params()
+        shared_sql, shared_params = shared.query.sql_with_params()
+        # The shared-tag counts as a derived table: counted once from the links of the
+        # study's tags. Written as a join in the ORM, the planners walk every public study
+        # and look each one up instead, ten times slower at 10,000 studies.
+        ranked = (
+            f"SELECT candidate.id FROM ({candidates_sql}) candidate "  # noqa: S608 - names come from the models
+            f"JOIN ({shared_sql}) counted ON counted.content_object_id = candidate.id "
+            "ORDER BY counted.shared DESC, candidate.published_at DESC, candidate.title LIMIT %s"
+        )
+        # The ranking already holds this queryset's conditions: the outer query only looks up its rows.
+        ranked_ids = RawSQL(ranked, (*candidates_params, *shared_params, limit))  # noqa: S611 - values are parameters
         return (
-            self.exclude(pk=study.pk)
-            .filter(tag_links__tag__in=tag_ids)
-            .annotate(shared_tags=models.Count("tag_links"))
+            self.model.objects.filter(pk__in=ranked_ids)
+            .annotate(shared_tags=Subquery(shared.filter(content_object_id=OuterRef("pk")).values("shared")))
             .order_by("-shared_tags", "-published_at", "title")
         )
 

@@ -66,7 +66,7 @@ def test_related_studies_share_tags_most_shared_first_then_newest():
     )
     CaseStudyFactory(title="Unrelated", tags=["Backend"])
     draft(title="Draft", tags=["Security", "Encryption", "HIPAA"])
-    related = list(CaseStudy.objects.published().related_to(study)[:3])
+    related = list(CaseStudy.objects.published().related_to(study, 3))
     assert related == [two, one_newer, one_older]
     assert [r.shared_tags for r in related] == [2, 1, 1]
 
