@@ -68,6 +68,13 @@ class StudyFilter:
         """No tag, exclusion or words: every public study."""
         return not (self.tags or self.exclude or self.query)
 
+    @property
+    def only_tag(self):
+        """The slug of a filter that is one tag and nothing else (the commonest: a tag pill), else None."""
+        if len(self.tags) == 1 and not (self.exclude or self.query):
+            return self.tags[0]
+        return None
+
     def params(self, page=None):
         """The filter's URL parameters in their canonical order."""
         params = [("tag", slug) for slug in self.tags]

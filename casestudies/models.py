@@ -59,6 +59,26 @@ class Tag(TagBase):
         return slug
 
 
+class TagPair(models.Model):
+    """How many published studies carry both `tag` and `other`; each pair is stored both ways.
+
+    Kept by casestudies.tagcounts, like Tag.published_studies: the facet panel of a
+    one-tag list reads a tag's pairs rather than counting the links of its studies.
+    """
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    # Includes studies still waiting for their date, as Tag.published_studies does.
+    published_studies = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "other"], name="tag_pair_once")]
+        indexes = [models.Index(fields=["tag", "-published_studies"], name="tag_pair_by_count")]
+
+    def __str__(self):
+        return f"{self.tag_id} + {self.other_id}: {self.published_studies}"
+
+
 @reversion.register()
 class TaggedCaseStudy(TaggedItemBase):
     """A direct link table (rather than taggit's generic one): plain joins, real foreign keys."""

@@ -1,23 +1,24 @@
-"""How many published studies carry each tag, kept on the tag itself.
+"""How many published studies carry each tag, and each pair of tags, kept at save time.
 
-The list's "Browse by tag" panel and /tags/ read this column instead of counting
-every link of every published study on each request (tens of thousands of rows
-at 10,000 studies). It is written in the same transaction as the change it
-follows, like the search index, so it never disagrees with a committed study.
+The list's "Browse by tag" panel and /tags/ read the tag's own column, and a
+one-tag list reads that tag's pairs (TagPair) for its total and its facets,
+instead of counting the links of thousands of studies on each request. Both are
+written in the same transaction as the change they follow, like the search
+index, so they never disagree with a committed study.
 
-The column counts studies whose status is published, whatever their date: a
+The counts include studies whose status is published, whatever their date: a
 study dated in the future becomes public at that moment with no save to count
-it. So readers subtract the studies still waiting for their date
-(`tags_in_public_use`), which are few and found through the date index.
+it. So readers subtract the studies still waiting for their date, which are few
+and found through the date index.
 """
 
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
+from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair
 
 
 def links_per_tag(links):
@@ -26,25 +27,82 @@ def links_per_tag(links):
 
 
 def recount(tag_ids=None, *, using="default"):
-    """Count again the published studies of the given tags (all tags when None)."""
+    """Count again the published studies of the given tags (all tags when None), and of their pairs."""
     tags = Tag.objects.using(using)
     if tag_ids is not None:
-        tags = tags.filter(pk__in=list(tag_ids))
+        tag_ids = list(tag_ids)
+        tags = tags.filter(pk__in=tag_ids)
     published_links = TaggedCaseStudy.objects.filter(content_object__status=CaseStudy.Status.PUBLISHED)
     tags.update(published_studies=Coalesce(links_per_tag(published_links), 0))
+    recount_pairs(tag_ids, using=using)
+
+
+def recount_pairs(tag_ids=None, *, using="default"):
+    """Count again every pair that has one of the given tags (all pairs when None)."""
+    links = TaggedCaseStudy.objects.using(using).filter(content_object__status=CaseStudy.Status.PUBLISHED)
+    pairs = TagPair.objects.using(using)
+    if tag_ids is not None:
+        links = links.filter(tag__in=tag_ids)
+        pairs = pairs.filter(Q(tag__in=tag_ids) | Q(other__in=tag_ids))
+    # Each link with each other tag of its study: the pair (tag, other), counted per study.
+    counted = (
+        links.annotate(other=F("content_object__tag_links__tag"))
+        .exclude(other=F("tag"))
+        .order_by()
+        .values_list("tag", "other")
+        .annotate(n=Count("pk"))
+    )
+    # A pair is as common one way as the other: store both ways from one count.
+    counts = {}
+    for tag, other, n in counted.iterator():
+        counts[tag, other] = counts[other, tag] = n
+    pairs.delete()
+    TagPair.objects.using(using).bulk_create(
+        (TagPair(tag_id=tag, other_id=other, published_studies=n) for (tag, other), n in counts.items()),
+        batch_size=1000,
+    )
+
+
+def waiting_links():
+    """Links of the studies published but still waiting for their date."""
+    return TaggedCaseStudy.objects.filter(
+        content_object__status=CaseStudy.Status.PUBLISHED,
+        content_object__published_at__gt=timezone.now(),
+    ).order_by()
+
+
+def public_studies_of(tag):
+    """How many public studies carry `tag`, as a value a query can carry (its waiting studies subtracted)."""
+    waiting = Subquery(waiting_links().filter(tag=tag).values("tag").annotate(n=Count("pk")).values("n"))
+    return Value(tag.published_studies) - Coalesce(waiting, 0)
+
+
+def tags_paired_with(tag, limit):
+    """The tags found together with `tag` on public studies, most common first, each with `study_count`."""
+    waiting = (
+        waiting_links()
+        .filter(content_object__tag_links__tag=tag)
+        .exclude(tag=tag)
+        .values("tag")
+        .annotate(n=Count("pk"))
+    )
+    waiting_sql, waiting_params = waiting.query.sql_with_params()
+    tag_table = connection.ops.quote_name(Tag._meta.db_table)
+    pair_table = connection.ops.quote_name(TagPair._meta.db_table)
+    count = "pair.published_studies - COALESCE(waiting.n, 0)"
+    # Names come from the models; values are parameters.
+    sql = (
+        f"SELECT {tag_table}.*, {count} AS study_count FROM {pair_table} pair "  # noqa: S608
+        f"JOIN {tag_table} ON {tag_table}.id = pair.other_id "
+        f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = pair.other_id '
+        f"WHERE pair.tag_id = %s AND {count} > 0 ORDER BY study_count DESC, {tag_table}.name LIMIT %s"
+    )
+    return Tag.objects.raw(sql, (*waiting_params, tag.pk, limit))
 
 
 def tags_in_public_use(limit=None):
     """Tags carried by at least one public study, most used first, each with `study_count`."""
-    waiting = (
-        TaggedCaseStudy.objects.filter(
-            content_object__status=CaseStudy.Status.PUBLISHED,
-            content_object__published_at__gt=timezone.now(),
-        )
-        .order_by()
-        .values("tag")
-        .annotate(n=Count("pk"))
-    )
+    waiting = waiting_links().values("tag").annotate(n=Count("pk"))
     waiting_sql, params = waiting.query.sql_with_params()
     # A join to the waiting studies counted once for all tags: the ORM would write a
     # correlated subquery here, which counts them again for every tag.

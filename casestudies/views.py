@@ -6,10 +6,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 
-from casestudies import cards
+from casestudies import cards, tagcounts
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy, SlugRedirect, Tag
-from casestudies.tagcounts import tags_in_public_use
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -39,7 +38,10 @@ def study_list(request):
             raise Http404(f"No tag “{unknown[0]}”.")
 
     studies = study_filter.apply(CaseStudy.objects.published())
-    page = paginate(studies.without_body(), request.GET.get("page"))
+    # One tag's total is kept on the tag; other filters count their studies.
+    only_tag = tags_by_slug.get(study_filter.only_tag)
+    total = tagcounts.public_studies_of(only_tag) if only_tag else None
+    page = paginate(studies.without_body(), request.GET.get("page"), total)
     return render(
         request,
         "casestudies/list.html",
@@ -57,18 +59,21 @@ def study_list(request):
                 {"tag": tags_by_slug[slug], "remove_url": study_filter.without_exclusion(slug).url()}
                 for slug in study_filter.exclude
             ],
-            "facets": [] if study_filter.match_any else facets(studies, study_filter),
+            "facets": [] if study_filter.match_any else facets(studies, study_filter, tags_by_slug),
             "previous_page_url": page.has_previous() and study_filter.url(page.previous_page_number()),
             "next_page_url": page.has_next() and study_filter.url(page.next_page_number()),
         },
     )
 
 
-def facets(studies, study_filter):
+def facets(studies, study_filter, tags_by_slug):
     """Other tags among the filtered studies, with how many carry each; each link narrows (AND)."""
+    # Among all public studies, or those of one tag: the counts kept at save time,
+    # rather than counting the links of thousands of studies.
     if study_filter.is_everything:
-        # Among all public studies: the counts kept on the tags, rather than counting every link.
-        tags = tags_in_public_use(limit=MAX_FACETS)
+        tags = tagcounts.tags_in_public_use(limit=MAX_FACETS)
+    elif only_tag := tags_by_slug.get(study_filter.only_tag):
+        tags = tagcounts.tags_paired_with(only_tag, limit=MAX_FACETS)
     else:
         tags = (
             Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
@@ -82,7 +87,7 @@ def facets(studies, study_filter):
 
 
 def tag_index(request):
-    return render(request, "casestudies/tags.html", {"tags": tags_in_public_use()})
+    return render(request, "casestudies/tags.html", {"tags": tagcounts.tags_in_public_use()})
 
 
 def study_detail(request, slug):
@@ -127,12 +132,12 @@ class CountOf(Subquery):
         super().__init__(queryset.order_by().values("pk"))
 
 
-def paginate(queryset, page_param):
+def paginate(queryset, page_param, total=None):
     """The requested page; anything but a page that exists is a 404.
 
     The page's rows carry the total count (a scalar subquery, which the database
-    counts once, from an index), so a page costs one query where Paginator would
-    spend two.
+    counts once, from an index, unless `total` gives a cheaper expression), so a
+    page costs one query where Paginator would spend two.
     """
     if page_param is None:
         number = 1
@@ -141,7 +146,7 @@ def paginate(queryset, page_param):
     else:
         raise Http404("No such page.")
     start = (number - 1) * STUDIES_PER_PAGE
-    counted = queryset.annotate(total_count=CountOf(queryset))
+    counted = queryset.annotate(total_count=CountOf(queryset) if total is None else total)
     rows = list(counted[start : start + STUDIES_PER_PAGE])
     if not rows and number > 1:
         raise Http404("No such page.")

@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag
+from casestudies.models import CaseStudy, Tag, TagPair
 from casestudies.tagcounts import recount
 from tests.factories import CaseStudyFactory, draft, scheduled
 
@@ -125,3 +125,94 @@ def test_the_unfiltered_list_costs_two_queries_whatever_the_number_of_tags(clien
         response = client.get("/case-studies/")
     assert ("Common", 40) in browse_by_tag(client)
     assert response.status_code == 200
+
+
+# A one-tag list: its total and its facets come from the kept counts of tag pairs.
+
+
+def one_tag_list(client, slug):
+    """The total a one-tag list states, and its facets as (name, count) pairs."""
+    soup = BeautifulSoup(client.get(f"/case-studies/?tag={slug}").content, "html.parser")
+    total = int(soup.select_one(".filter-heading").get_text(" ", strip=True).split()[0])
+    facets = [
+        (link.contents[0].strip(), int(link.select_one(".tag-count").contents[0]))
+        for link in soup.select(".facets a.tag")
+    ]
+    return total, facets
+
+
+def test_a_one_tag_list_counts_its_studies_and_their_other_tags(client):
+    CaseStudyFactory.create_batch(3, tags=["Security", "Encryption"])
+    CaseStudyFactory(tags=["Security", "Backend", "Encryption"])
+    CaseStudyFactory(tags=["Backend"])
+    draft(tags=["Security", "Drafts"])
+    scheduled(tags=["Security", "Future"])
+    assert one_tag_list(client, "security") == (4, [("Encryption", 4), ("Backend", 1)])
+    assert one_tag_list(client, "backend") == (2, [("Encryption", 1), ("Security", 1)])
+
+
+def test_a_one_tag_list_follows_publishing_retagging_and_deleting(client):
+    study = draft(tags=["Security", "Encryption"])
+    other = CaseStudyFactory(tags=["Security", "Backend"])
+    assert one_tag_list(client, "security") == (1, [("Backend", 1)])
+    study.status = CaseStudy.Status.PUBLISHED
+    study.save()
+    assert one_tag_list(client, "security") == (2, [("Backend", 1), ("Encryption", 1)])
+    study.tags.set(["Security", "Backend"])
+    assert one_tag_list(client, "security") == (2, [("Backend", 2)])
+    other.tags.remove("Backend")
+    assert one_tag_list(client, "security") == (2, [("Backend", 1)])
+    study.delete()
+    assert one_tag_list(client, "security") == (1, [])
+
+
+def test_a_one_tag_list_follows_the_admins_bulk_actions_and_merges(superuser_client):
+    first = draft(tags=["Security", "Real-Time"])
+    second = draft(tags=["Security", "Realtime"])
+    selected = {"_selected_action": [first.pk, second.pk]}
+    superuser_client.post(STUDIES, {**selected, "action": "publish"})
+    assert one_tag_list(superuser_client, "security") == (2, [("Real-Time", 1), ("Realtime", 1)])
+    keep, merged = Tag.objects.get(name="Real-Time"), Tag.objects.get(name="Realtime")
+    superuser_client.post(
+        "/admin/casestudies/tag/",
+        {"action": "merge", "_selected_action": [keep.pk, merged.pk], "merge_into": keep.pk},
+    )
+    assert one_tag_list(superuser_client, "security") == (2, [("Real-Time", 2)])
+    superuser_client.post(STUDIES, {"_selected_action": [second.pk], "action": "unpublish"})
+    assert one_tag_list(superuser_client, "security") == (1, [("Real-Time", 1)])
+
+
+def test_a_scheduled_study_joins_a_one_tag_list_at_its_date_with_no_save(client, time_machine):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    CaseStudyFactory(tags=["Security", "Backend"])
+    scheduled(tags=["Security", "Future"])
+    assert one_tag_list(client, "security") == (1, [("Backend", 1)])
+    time_machine.move_to(start + datetime.timedelta(days=3, seconds=1), tick=False)
+    assert one_tag_list(client, "security") == (2, [("Backend", 1), ("Future", 1)])
+
+
+def test_pair_counts_written_without_signals_are_set_right_by_migrate_or_recount(client):
+    CaseStudyFactory.create_batch(2, tags=["Security", "Backend"])
+    TagPair.objects.all().delete()
+    assert one_tag_list(client, "security") == (2, [])
+    call_command("migrate", verbosity=0)
+    assert one_tag_list(client, "security") == (2, [("Backend", 2)])
+    TagPair.objects.update(published_studies=7)
+    recount()
+    assert one_tag_list(client, "security") == (2, [("Backend", 2)])
+
+
+def test_kept_pair_counts_agree_with_counting_the_links(client):
+    for number in range(30):
+        CaseStudyFactory(tags=[f"Tag {number % 4}", f"Tag {number % 3}", "Common"])
+    for tag in Tag.objects.all():
+        total, facets = one_tag_list(client, tag.slug)
+        studies = CaseStudy.objects.published().filter(tags=tag)
+        assert total == studies.count()
+        counted = {
+            other.name: studies.filter(tags=other).count()
+            for other in Tag.objects.exclude(pk=tag.pk)
+            if studies.filter(tags=other).exists()
+        }
+        assert facets == sorted(counted.items(), key=lambda item: (-item[1], item[0]))
