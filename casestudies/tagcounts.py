@@ -13,9 +13,9 @@ and found through the date index.
 """
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete
 from django.utils import timezone
 
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair
@@ -27,38 +27,28 @@ def links_per_tag(links):
 
 
 def recount(tag_ids=None, *, using="default"):
-    """Count again the published studies of the given tags (all tags when None), and of their pairs."""
+    """Count again the published studies of the given tags, and of each pair of them (all when None).
+
+    A change to one study changes only the pairs among its own tags, so callers
+    pass those; the pairs of a popular tag with every other are not counted again.
+    """
     tags = Tag.objects.using(using)
-    if tag_ids is not None:
-        tag_ids = list(tag_ids)
-        tags = tags.filter(pk__in=tag_ids)
-    published_links = TaggedCaseStudy.objects.filter(content_object__status=CaseStudy.Status.PUBLISHED)
-    tags.update(published_studies=Coalesce(links_per_tag(published_links), 0))
-    recount_pairs(tag_ids, using=using)
-
-
-def recount_pairs(tag_ids=None, *, using="default"):
-    """Count again every pair that has one of the given tags (all pairs when None)."""
     links = TaggedCaseStudy.objects.using(using).filter(content_object__status=CaseStudy.Status.PUBLISHED)
     pairs = TagPair.objects.using(using)
     if tag_ids is not None:
-        links = links.filter(tag__in=tag_ids)
-        pairs = pairs.filter(Q(tag__in=tag_ids) | Q(other__in=tag_ids))
+        tag_ids = set(tag_ids)
+        tags = tags.filter(pk__in=tag_ids)
+        pairs = pairs.filter(tag__in=tag_ids, other__in=tag_ids)
+    tags.update(published_studies=Coalesce(links_per_tag(links), 0))
+
     # Each link with each other tag of its study: the pair (tag, other), counted per study.
-    counted = (
-        links.annotate(other=F("content_object__tag_links__tag"))
-        .exclude(other=F("tag"))
-        .order_by()
-        .values_list("tag", "other")
-        .annotate(n=Count("pk"))
-    )
-    # A pair is as common one way as the other: store both ways from one count.
-    counts = {}
-    for tag, other, n in counted.iterator():
-        counts[tag, other] = counts[other, tag] = n
+    counted = links.annotate(other=F("content_object__tag_links__tag")).exclude(other=F("tag"))
+    if tag_ids is not None:
+        counted = counted.filter(tag__in=tag_ids, other__in=tag_ids)
+    counted = counted.order_by().values_list("tag", "other").annotate(n=Count("pk"))
     pairs.delete()
     TagPair.objects.using(using).bulk_create(
-        (TagPair(tag_id=tag, other_id=other, published_studies=n) for (tag, other), n in counts.items()),
+        (TagPair(tag_id=tag, other_id=other, published_studies=n) for tag, other, n in counted.iterator()),
         batch_size=1000,
     )
 
@@ -123,23 +113,34 @@ def tags_in_public_use(limit=None):
 # Keeping the counts current
 
 
+def tags_of_study(study_id, using):
+    links = TaggedCaseStudy.objects.using(using).filter(content_object=study_id)
+    return list(links.values_list("tag", flat=True))
+
+
 def study_saved(sender, instance, using, **kwargs):
-    # Its status may have changed: each of its tags gains or loses it.
-    recount(
-        TaggedCaseStudy.objects.using(using).filter(content_object=instance).values_list("tag", flat=True),
-        using=using,
-    )
+    # Its status may have changed: each of its tags gains or loses it, and so does each pair of them.
+    recount(tags_of_study(instance.pk, using), using=using)
+
+
+def link_deleting(sender, instance, using, **kwargs):
+    # A study's links often go in one batch (a deleted study, a retag), and each is
+    # then sent without the others: note the study's tags while they are all there.
+    instance.study_tag_ids = tags_of_study(instance.content_object_id, using)
 
 
 def link_changed(sender, instance, using, **kwargs):
     """A tag added to or taken from a study (taggit, a restored revision, a deleted study or tag)."""
-    recount([instance.tag_id], using=using)
+    # The tag's count changes, and its pairs with the study's other tags.
+    others = getattr(instance, "study_tag_ids", None) or tags_of_study(instance.content_object_id, using)
+    recount([instance.tag_id, *others], using=using)
 
 
-def studies_retagged(sender, instance, action, reverse, using, **kwargs):
+def studies_retagged(sender, instance, action, reverse, using, pk_set=None, **kwargs):
     # From the tag's side: studies moved to a tag in bulk (Tag.merge_into).
     if reverse and action in {"post_add", "post_remove"}:
-        recount([instance.pk], using=using)
+        others = TaggedCaseStudy.objects.using(using).filter(content_object__in=pk_set or ())
+        recount([instance.pk, *others.values_list("tag", flat=True)], using=using)
 
 
 def studies_changed_in_bulk(studies: QuerySet):
@@ -156,6 +157,7 @@ def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
     post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="tagcounts.study_saved")
     post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_saved")
+    pre_delete.connect(link_deleting, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_deleting")
     post_delete.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_deleted")
     m2m_changed.connect(studies_retagged, sender=TaggedCaseStudy, dispatch_uid="tagcounts.studies_retagged")
     post_migrate.connect(recount_after_migrate, sender=app_config, dispatch_uid="tagcounts.after_migrate")

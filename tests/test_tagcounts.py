@@ -204,8 +204,19 @@ def test_pair_counts_written_without_signals_are_set_right_by_migrate_or_recount
 
 
 def test_kept_pair_counts_agree_with_counting_the_links(client):
-    for number in range(30):
-        CaseStudyFactory(tags=[f"Tag {number % 4}", f"Tag {number % 3}", "Common"])
+    studies = [
+        CaseStudyFactory(tags=[f"Tag {number % 4}", f"Tag {number % 3}", "Common"]) for number in range(30)
+    ]
+    # Changes of every kind, each touching some pairs and not others.
+    for study in studies[:5]:
+        study.delete()
+    for study in studies[5:10]:
+        study.tags.set(["Common", "Tag 5"])
+    for study in studies[10:15]:
+        study.status = CaseStudy.Status.DRAFT
+        study.save()
+    studies[15].tags.remove("Common")
+    Tag.objects.get(name="Tag 2").delete()
     for tag in Tag.objects.all():
         total, facets = one_tag_list(client, tag.slug)
         studies = CaseStudy.objects.published().filter(tags=tag)
