@@ -36,3 +36,11 @@ if os.path.isdir(SHARED_MEMORY):
 logger_class = "portfolio.jsonlog.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
+
+
+def post_fork(server, worker):
+    # Workers keep their database connections; none may be one the master opened
+    # while loading the app, which every worker would then share.
+    from django.db import connections
+
+    connections.close_all()
