@@ -69,6 +69,11 @@ class StudyFilter:
         return not (self.tags or self.exclude or self.query)
 
     @property
+    def is_tags_only(self):
+        """Studies with all of some tags, and nothing else to the filter."""
+        return bool(self.tags) and not (self.match_any or self.exclude or self.query)
+
+    @property
     def only_tag(self):
         """The slug of a filter that is one tag and nothing else (the commonest: a tag pill), else None."""
         if len(self.tags) == 1 and not (self.exclude or self.query):

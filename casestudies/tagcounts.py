@@ -61,10 +61,24 @@ def waiting_links():
     ).order_by()
 
 
-def public_studies_of(tag):
-    """How many public studies carry `tag`, as a value a query can carry (its waiting studies subtracted)."""
-    waiting = Subquery(waiting_links().filter(tag=tag).values("tag").annotate(n=Count("pk")).values("n"))
-    return Value(tag.published_studies) - Coalesce(waiting, 0)
+def public_studies_of(tags):
+    """How many public studies carry every one of `tags`, as a value a query can carry.
+
+    Read from the kept counts for one tag or two (their waiting studies subtracted);
+    None for more, which the caller counts.
+    """
+    waiting = waiting_links()
+    if len(tags) == 1:
+        kept = Value(tags[0].published_studies)
+        waiting = waiting.filter(tag=tags[0])
+    elif len(tags) == 2:
+        pair = TagPair.objects.filter(tag=tags[0], other=tags[1])
+        kept = Coalesce(Subquery(pair.values("published_studies")), 0)
+        waiting = waiting.filter(tag=tags[0], content_object__tag_links__tag=tags[1])
+    else:
+        return None
+    waiting_count = Subquery(waiting.values("tag").annotate(n=Count("pk")).values("n"))
+    return kept - Coalesce(waiting_count, 0)
 
 
 def tags_paired_with(tag, limit):

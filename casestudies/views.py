@@ -38,9 +38,10 @@ def study_list(request):
             raise Http404(f"No tag “{unknown[0]}”.")
 
     studies = study_filter.apply(CaseStudy.objects.published())
-    # One tag's total is kept on the tag; other filters count their studies.
-    only_tag = tags_by_slug.get(study_filter.only_tag)
-    total = tagcounts.public_studies_of(only_tag) if only_tag else None
+    # The total of one tag, or of two, is kept at save time; other filters count their studies.
+    total = None
+    if study_filter.is_tags_only:
+        total = tagcounts.public_studies_of([tags_by_slug[slug] for slug in study_filter.tags])
     page = paginate(studies.without_body(), request.GET.get("page"), total)
     return render(
         request,

@@ -130,10 +130,20 @@ def test_the_unfiltered_list_costs_two_queries_whatever_the_number_of_tags(clien
 # A one-tag list: its total and its facets come from the kept counts of tag pairs.
 
 
+def stated_total(soup):
+    return int(soup.select_one(".filter-heading").get_text(" ", strip=True).split()[0])
+
+
+def two_tag_total(client, *slugs):
+    """The total a list of the studies with both tags states."""
+    query = "&".join(f"tag={slug}" for slug in sorted(slugs))
+    return stated_total(BeautifulSoup(client.get(f"/case-studies/?{query}").content, "html.parser"))
+
+
 def one_tag_list(client, slug):
     """The total a one-tag list states, and its facets as (name, count) pairs."""
     soup = BeautifulSoup(client.get(f"/case-studies/?tag={slug}").content, "html.parser")
-    total = int(soup.select_one(".filter-heading").get_text(" ", strip=True).split()[0])
+    total = stated_total(soup)
     facets = [
         (link.contents[0].strip(), int(link.select_one(".tag-count").contents[0]))
         for link in soup.select(".facets a.tag")
@@ -192,6 +202,20 @@ def test_a_scheduled_study_joins_a_one_tag_list_at_its_date_with_no_save(client,
     assert one_tag_list(client, "security") == (2, [("Backend", 1), ("Future", 1)])
 
 
+def test_a_two_tag_list_states_its_total_from_the_kept_pairs(client, time_machine):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    first, _ = CaseStudyFactory.create_batch(2, tags=["Security", "Encryption"])
+    CaseStudyFactory(tags=["Security"])
+    draft(tags=["Security", "Encryption"])
+    scheduled(tags=["Encryption", "Security"])
+    assert two_tag_total(client, "security", "encryption") == 2
+    time_machine.move_to(start + datetime.timedelta(days=3, seconds=1), tick=False)
+    assert two_tag_total(client, "security", "encryption") == 3
+    first.tags.remove("Encryption")
+    assert two_tag_total(client, "security", "encryption") == 2
+
+
 def test_pair_counts_written_without_signals_are_set_right_by_migrate_or_recount(client):
     CaseStudyFactory.create_batch(2, tags=["Security", "Backend"])
     TagPair.objects.all().delete()
@@ -227,3 +251,6 @@ def test_kept_pair_counts_agree_with_counting_the_links(client):
             if studies.filter(tags=other).exists()
         }
         assert facets == sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+        for other in Tag.objects.filter(name__gt=tag.name):
+            if studies.filter(tags=other).exists():
+                assert two_tag_total(client, tag.slug, other.slug) == studies.filter(tags=other).count()
