@@ -114,7 +114,7 @@ def for_study_page(studies):
 
 
 def study_page_context(study):
-    related = CaseStudy.objects.published().related_to(study, RELATED_STUDIES).only("title", "slug")
+    related = CaseStudy.objects.published().related_to(study, RELATED_STUDIES)
     return {"study": study, "related": related}
 
 
