@@ -28,12 +28,16 @@ def tag_index(client):
     }
 
 
-def browse_by_tag(client):
-    soup = BeautifulSoup(client.get("/case-studies/").content, "html.parser")
+def facet_counts(soup):
+    """The list's tag panel as (name, count) pairs, in order."""
     return [
         (link.contents[0].strip(), int(link.select_one(".tag-count").contents[0]))
         for link in soup.select(".facets a.tag")
     ]
+
+
+def browse_by_tag(client):
+    return facet_counts(BeautifulSoup(client.get("/case-studies/").content, "html.parser"))
 
 
 def test_the_list_offers_the_most_used_public_tags_with_their_counts(client):
@@ -143,12 +147,7 @@ def two_tag_total(client, *slugs):
 def one_tag_list(client, slug):
     """The total a one-tag list states, and its facets as (name, count) pairs."""
     soup = BeautifulSoup(client.get(f"/case-studies/?tag={slug}").content, "html.parser")
-    total = stated_total(soup)
-    facets = [
-        (link.contents[0].strip(), int(link.select_one(".tag-count").contents[0]))
-        for link in soup.select(".facets a.tag")
-    ]
-    return total, facets
+    return stated_total(soup), facet_counts(soup)
 
 
 def test_a_one_tag_list_counts_its_studies_and_their_other_tags(client):
