@@ -73,13 +73,6 @@ class StudyFilter:
         """Studies with all of some tags, and nothing else to the filter."""
         return bool(self.tags) and not (self.match_any or self.exclude or self.query)
 
-    @property
-    def only_tag(self):
-        """The slug of a filter that is one tag and nothing else (the commonest: a tag pill), else None."""
-        if len(self.tags) == 1 and not (self.exclude or self.query):
-            return self.tags[0]
-        return None
-
     def params(self, page=None):
         """The filter's URL parameters in their canonical order."""
         params = [("tag", slug) for slug in self.tags]

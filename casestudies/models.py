@@ -78,6 +78,27 @@ class TagPair(models.Model):
         return f"{self.tag_id} + {self.other_id}: {self.published_studies}"
 
 
+class TagTriple(models.Model):
+    """How many published studies carry both tags of a pair (`first`, `second`, in id order) and `other`.
+
+    Kept by casestudies.tagcounts, like TagPair: the facet panel of a two-tag list
+    reads the pair's triples.
+    """
+
+    first = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    # Includes studies still waiting for their date, as Tag.published_studies does.
+    published_studies = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["first", "second", "other"], name="tag_triple_once")]
+        indexes = [models.Index(fields=["first", "second", "-published_studies"], name="tag_triple_by_count")]
+
+    def __str__(self):
+        return f"{self.first_id} + {self.second_id} + {self.other_id}: {self.published_studies}"
+
+
 @reversion.register()
 class TaggedCaseStudy(TaggedItemBase):
     """A direct link table (rather than taggit's generic one): plain joins, real foreign keys."""

@@ -1,10 +1,11 @@
-"""How many published studies carry each tag, and each pair of tags, kept at save time.
+"""How many published studies carry each tag, each pair and each triple of tags, kept at save time.
 
-The list's "Browse by tag" panel and /tags/ read the tag's own column, and a
-one-tag list reads that tag's pairs (TagPair) for its total and its facets,
-instead of counting the links of thousands of studies on each request. Both are
-written in the same transaction as the change they follow, like the search
-index, so they never disagree with a committed study.
+The list's "Browse by tag" panel and /tags/ read the tag's own column; a one-tag
+list reads that tag's pairs (TagPair) for its total and its facets, and a
+two-tag list the pair's count for its total and the pair's triples (TagTriple)
+for its facets, instead of counting the links of thousands of studies on each
+request. All are written in the same transaction as the change they follow,
+like the search index, so they never disagree with a committed study.
 
 The counts include studies whose status is published, whatever their date: a
 study dated in the future becomes public at that moment with no save to count
@@ -12,13 +13,13 @@ it. So readers subtract the studies still waiting for their date, which are few
 and found through the date index.
 """
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair
+from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair, TagTriple
 
 
 def links_per_tag(links):
@@ -27,7 +28,7 @@ def links_per_tag(links):
 
 
 def recount(tag_ids=None, *, using="default"):
-    """Count again the published studies of the given tags, and of each pair of them (all when None).
+    """Count again the published studies of the given tags, and of their pairs and triples (all when None).
 
     A change to one study changes only the pairs among its own tags, so callers
     pass those; the pairs of a popular tag with every other are not counted again.
@@ -51,6 +52,37 @@ def recount(tag_ids=None, *, using="default"):
         (TagPair(tag_id=tag, other_id=other, published_studies=n) for tag, other, n in counted.iterator()),
         batch_size=1000,
     )
+    recount_triples(tag_ids, using=using)
+
+
+def recount_triples(tag_ids, *, using):
+    """Count again the triples of the given tags (all when None): two of a pair and a third."""
+    triples = TagTriple.objects.using(using)
+    within, params = "", []
+    if tag_ids is not None:
+        triples = triples.filter(first__in=tag_ids, second__in=tag_ids, other__in=tag_ids)
+        ids = sorted(tag_ids)
+        if not ids:
+            return
+        placeholders = ", ".join(["%s"] * len(ids))
+        within = " ".join(f"AND {link}.tag_id IN ({placeholders})" for link in "abc")
+        params = ids * 3
+    triples.delete()
+    quote = connections[using].ops.quote_name
+    links, studies = quote(TaggedCaseStudy._meta.db_table), quote(CaseStudy._meta.db_table)
+    # Each study's links three times over: its pairs in id order, and each other tag of it.
+    # Names come from the models; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(TagTriple._meta.db_table)} (first_id, second_id, other_id, published_studies) "  # noqa: S608
+        f"SELECT a.tag_id, b.tag_id, c.tag_id, COUNT(*) FROM {links} a "
+        f"JOIN {links} b ON b.content_object_id = a.content_object_id AND b.tag_id > a.tag_id "
+        f"JOIN {links} c ON c.content_object_id = a.content_object_id AND c.tag_id <> a.tag_id "
+        "AND c.tag_id <> b.tag_id "
+        f"JOIN {studies} study ON study.id = a.content_object_id AND study.status = %s "
+        f"WHERE 1 = 1 {within} GROUP BY a.tag_id, b.tag_id, c.tag_id"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [CaseStudy.Status.PUBLISHED, *params])
 
 
 def waiting_links():
@@ -81,27 +113,30 @@ def public_studies_of(tags):
     return kept - Coalesce(waiting_count, 0)
 
 
-def tags_paired_with(tag, limit):
-    """The tags found together with `tag` on public studies, most common first, each with `study_count`."""
-    waiting = (
-        waiting_links()
-        .filter(content_object__tag_links__tag=tag)
-        .exclude(tag=tag)
-        .values("tag")
-        .annotate(n=Count("pk"))
-    )
+def tags_found_with(tags, limit):
+    """The other tags of the public studies carrying all of `tags` (one tag or two), most
+    common first, each with `study_count`; read from the kept pair or triple counts."""
+    waiting = waiting_links()
+    for tag in tags:
+        waiting = waiting.filter(content_object__tag_links__tag=tag)
+    waiting = waiting.exclude(tag__in=tags).values("tag").annotate(n=Count("pk"))
     waiting_sql, waiting_params = waiting.query.sql_with_params()
+    if len(tags) == 1:
+        kept_table, kept_where, kept_params = TagPair._meta.db_table, "kept.tag_id = %s", [tags[0].pk]
+    else:
+        first, second = sorted(tag.pk for tag in tags)
+        kept_table, kept_where = TagTriple._meta.db_table, "kept.first_id = %s AND kept.second_id = %s"
+        kept_params = [first, second]
     tag_table = connection.ops.quote_name(Tag._meta.db_table)
-    pair_table = connection.ops.quote_name(TagPair._meta.db_table)
-    count = "pair.published_studies - COALESCE(waiting.n, 0)"
+    count = "kept.published_studies - COALESCE(waiting.n, 0)"
     # Names come from the models; values are parameters.
     sql = (
-        f"SELECT {tag_table}.*, {count} AS study_count FROM {pair_table} pair "  # noqa: S608
-        f"JOIN {tag_table} ON {tag_table}.id = pair.other_id "
-        f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = pair.other_id '
-        f"WHERE pair.tag_id = %s AND {count} > 0 ORDER BY study_count DESC, {tag_table}.name LIMIT %s"
+        f"SELECT {tag_table}.*, {count} AS study_count FROM {connection.ops.quote_name(kept_table)} kept "  # noqa: S608
+        f"JOIN {tag_table} ON {tag_table}.id = kept.other_id "
+        f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = kept.other_id '
+        f"WHERE {kept_where} AND {count} > 0 ORDER BY study_count DESC, {tag_table}.name LIMIT %s"
     )
-    return Tag.objects.raw(sql, (*waiting_params, tag.pk, limit))
+    return Tag.objects.raw(sql, (*waiting_params, *kept_params, limit))
 
 
 def tags_in_public_use(limit=None):

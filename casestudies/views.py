@@ -69,12 +69,12 @@ def study_list(request):
 
 def facets(studies, study_filter, tags_by_slug):
     """Other tags among the filtered studies, with how many carry each; each link narrows (AND)."""
-    # Among all public studies, or those of one tag: the counts kept at save time,
-    # rather than counting the links of thousands of studies.
+    # Among all public studies, or those of one tag or two: the counts kept at save
+    # time, rather than counting the links of thousands of studies.
     if study_filter.is_everything:
         tags = tagcounts.tags_in_public_use(limit=MAX_FACETS)
-    elif only_tag := tags_by_slug.get(study_filter.only_tag):
-        tags = tagcounts.tags_paired_with(only_tag, limit=MAX_FACETS)
+    elif study_filter.is_tags_only and len(study_filter.tags) <= 2:
+        tags = tagcounts.tags_found_with([tags_by_slug[slug] for slug in study_filter.tags], limit=MAX_FACETS)
     else:
         tags = (
             Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))

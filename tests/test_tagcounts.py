@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag, TagPair
+from casestudies.models import CaseStudy, Tag, TagPair, TagTriple
 from casestudies.tagcounts import recount
 from tests.factories import CaseStudyFactory, draft, scheduled
 
@@ -138,10 +138,11 @@ def stated_total(soup):
     return int(soup.select_one(".filter-heading").get_text(" ", strip=True).split()[0])
 
 
-def two_tag_total(client, *slugs):
-    """The total a list of the studies with both tags states."""
+def two_tag_list(client, *slugs):
+    """The total a list of the studies with both tags states, and its facets as (name, count) pairs."""
     query = "&".join(f"tag={slug}" for slug in sorted(slugs))
-    return stated_total(BeautifulSoup(client.get(f"/case-studies/?{query}").content, "html.parser"))
+    soup = BeautifulSoup(client.get(f"/case-studies/?{query}").content, "html.parser")
+    return stated_total(soup), facet_counts(soup)
 
 
 def one_tag_list(client, slug):
@@ -201,29 +202,36 @@ def test_a_scheduled_study_joins_a_one_tag_list_at_its_date_with_no_save(client,
     assert one_tag_list(client, "security") == (2, [("Backend", 1), ("Future", 1)])
 
 
-def test_a_two_tag_list_states_its_total_from_the_kept_pairs(client, time_machine):
+def test_a_two_tag_list_counts_its_studies_and_their_other_tags(client, time_machine):
     start = timezone.now()
     time_machine.move_to(start, tick=False)
-    first, _ = CaseStudyFactory.create_batch(2, tags=["Security", "Encryption"])
-    CaseStudyFactory(tags=["Security"])
-    draft(tags=["Security", "Encryption"])
-    scheduled(tags=["Encryption", "Security"])
-    assert two_tag_total(client, "security", "encryption") == 2
+    first = CaseStudyFactory(tags=["Security", "Encryption", "Backend"])
+    CaseStudyFactory(tags=["Security", "Encryption", "Backend", "Cloud"])
+    CaseStudyFactory(tags=["Security", "Backend"])
+    draft(tags=["Security", "Encryption", "Drafts"])
+    scheduled(tags=["Encryption", "Security", "Future"])
+    both = ("security", "encryption")
+    assert two_tag_list(client, *both) == (2, [("Backend", 2), ("Cloud", 1)])
     time_machine.move_to(start + datetime.timedelta(days=3, seconds=1), tick=False)
-    assert two_tag_total(client, "security", "encryption") == 3
+    assert two_tag_list(client, *both) == (3, [("Backend", 2), ("Cloud", 1), ("Future", 1)])
     first.tags.remove("Encryption")
-    assert two_tag_total(client, "security", "encryption") == 2
+    assert two_tag_list(client, *both) == (2, [("Backend", 1), ("Cloud", 1), ("Future", 1)])
 
 
-def test_pair_counts_written_without_signals_are_set_right_by_migrate_or_recount(client):
-    CaseStudyFactory.create_batch(2, tags=["Security", "Backend"])
+def test_pair_and_triple_counts_written_without_signals_are_set_right_by_migrate_or_recount(client):
+    CaseStudyFactory.create_batch(2, tags=["Security", "Backend", "Cloud"])
     TagPair.objects.all().delete()
+    TagTriple.objects.all().delete()
     assert one_tag_list(client, "security") == (2, [])
+    assert two_tag_list(client, "security", "backend") == (0, [])
     call_command("migrate", verbosity=0)
-    assert one_tag_list(client, "security") == (2, [("Backend", 2)])
+    assert one_tag_list(client, "security") == (2, [("Backend", 2), ("Cloud", 2)])
+    assert two_tag_list(client, "security", "backend") == (2, [("Cloud", 2)])
     TagPair.objects.update(published_studies=7)
+    TagTriple.objects.update(published_studies=7)
     recount()
-    assert one_tag_list(client, "security") == (2, [("Backend", 2)])
+    assert one_tag_list(client, "security") == (2, [("Backend", 2), ("Cloud", 2)])
+    assert two_tag_list(client, "security", "backend") == (2, [("Cloud", 2)])
 
 
 def test_kept_pair_counts_agree_with_counting_the_links(client):
@@ -251,5 +259,12 @@ def test_kept_pair_counts_agree_with_counting_the_links(client):
         }
         assert facets == sorted(counted.items(), key=lambda item: (-item[1], item[0]))
         for other in Tag.objects.filter(name__gt=tag.name):
-            if studies.filter(tags=other).exists():
-                assert two_tag_total(client, tag.slug, other.slug) == studies.filter(tags=other).count()
+            both = studies.filter(tags=other)
+            if both.exists():
+                counted = {
+                    third.name: both.filter(tags=third).count()
+                    for third in Tag.objects.exclude(pk__in=[tag.pk, other.pk])
+                    if both.filter(tags=third).exists()
+                }
+                expected_facets = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+                assert two_tag_list(client, tag.slug, other.slug) == (both.count(), expected_facets)
