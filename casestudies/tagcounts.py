@@ -30,8 +30,9 @@ def links_per_tag(links):
 def recount(tag_ids=None, *, using="default"):
     """Count again the published studies of the given tags, and of their pairs and triples (all when None).
 
-    A change to one study changes only the pairs among its own tags, so callers
-    pass those; the pairs of a popular tag with every other are not counted again.
+    A change to one study changes only the pairs and triples among its own tags,
+    so callers pass those; a popular tag's pairs with every other tag are not
+    counted again.
     """
     tags = Tag.objects.using(using)
     links = TaggedCaseStudy.objects.using(using).filter(content_object__status=CaseStudy.Status.PUBLISHED)
