@@ -14,7 +14,7 @@ and found through the date index.
 """
 
 from django.db import connection, connections
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete
 from django.utils import timezone
@@ -35,55 +35,60 @@ def recount(tag_ids=None, *, using="default"):
     counted again.
     """
     tags = Tag.objects.using(using)
-    links = TaggedCaseStudy.objects.using(using).filter(content_object__status=CaseStudy.Status.PUBLISHED)
-    pairs = TagPair.objects.using(using)
     if tag_ids is not None:
-        tag_ids = set(tag_ids)
+        tag_ids = sorted(set(tag_ids))
         tags = tags.filter(pk__in=tag_ids)
-        pairs = pairs.filter(tag__in=tag_ids, other__in=tag_ids)
-    tags.update(published_studies=Coalesce(links_per_tag(links), 0))
-
-    # Each link with each other tag of its study: the pair (tag, other), counted per study.
-    counted = links.annotate(other=F("content_object__tag_links__tag")).exclude(other=F("tag"))
-    if tag_ids is not None:
-        counted = counted.filter(tag__in=tag_ids, other__in=tag_ids)
-    counted = counted.order_by().values_list("tag", "other").annotate(n=Count("pk"))
-    pairs.delete()
-    TagPair.objects.using(using).bulk_create(
-        (TagPair(tag_id=tag, other_id=other, published_studies=n) for tag, other, n in counted.iterator()),
-        batch_size=1000,
+    published_links = TaggedCaseStudy.objects.filter(content_object__status=CaseStudy.Status.PUBLISHED)
+    tags.update(published_studies=Coalesce(links_per_tag(published_links), 0))
+    # A study's links joined to its other links: each pair both ways round.
+    recount_combinations(TagPair, ["tag", "other"], {"b": "b.tag_id <> a.tag_id"}, tag_ids, using)
+    # Each pair once (in id order), with each third tag of the study.
+    recount_combinations(
+        TagTriple,
+        ["first", "second", "other"],
+        {"b": "b.tag_id > a.tag_id", "c": "c.tag_id <> a.tag_id AND c.tag_id <> b.tag_id"},
+        tag_ids,
+        using,
     )
-    recount_triples(tag_ids, using=using)
 
 
-def recount_triples(tag_ids, *, using):
-    """Count again the triples of the given tags (all when None): two of a pair and a third."""
-    triples = TagTriple.objects.using(using)
-    within, params = "", []
-    if tag_ids is not None:
-        triples = triples.filter(first__in=tag_ids, second__in=tag_ids, other__in=tag_ids)
-        ids = sorted(tag_ids)
-        if not ids:
-            return
-        placeholders = ", ".join(["%s"] * len(ids))
-        within = " ".join(f"AND {link}.tag_id IN ({placeholders})" for link in "abc")
-        params = ids * 3
-    triples.delete()
+def recount_combinations(model, fields, joins, tag_ids, using):
+    """Write `model`'s counts afresh: for each combination of tags, its published studies.
+
+    The links of one study are joined to themselves once per name in `joins` (its
+    condition on the tags), after the first, `a`; `fields` name the tags in that
+    order. With `tag_ids`, only the combinations made of those tags are counted.
+    """
+    aliases = ["a", *joins]
     quote = connections[using].ops.quote_name
+    table = quote(model._meta.db_table)
     links, studies = quote(TaggedCaseStudy._meta.db_table), quote(CaseStudy._meta.db_table)
-    # Each study's links three times over: its pairs in id order, and each other tag of it.
-    # Names come from the models; values are parameters.
-    sql = (
-        f"INSERT INTO {quote(TagTriple._meta.db_table)} (first_id, second_id, other_id, published_studies) "  # noqa: S608
-        f"SELECT a.tag_id, b.tag_id, c.tag_id, COUNT(*) FROM {links} a "
-        f"JOIN {links} b ON b.content_object_id = a.content_object_id AND b.tag_id > a.tag_id "
-        f"JOIN {links} c ON c.content_object_id = a.content_object_id AND c.tag_id <> a.tag_id "
-        "AND c.tag_id <> b.tag_id "
+    columns = [f"{field}_id" for field in fields]
+    rows_within, links_within, ids = "", "", []
+    if tag_ids is not None:
+        if not tag_ids:
+            return
+        ids = list(tag_ids)
+        placeholders = ", ".join(["%s"] * len(ids))
+        rows_within = "WHERE " + " AND ".join(f"{column} IN ({placeholders})" for column in columns)
+        links_within = " ".join(f"AND {alias}.tag_id IN ({placeholders})" for alias in aliases)
+    tags = ", ".join(f"{alias}.tag_id" for alias in aliases)
+    joined = " ".join(
+        f"JOIN {links} {alias} ON {alias}.content_object_id = a.content_object_id AND {condition}"
+        for alias, condition in joins.items()
+    )
+    # Names come from the models and this module; values are parameters. A plain DELETE:
+    # these rows are derived counts, and the ORM would load and signal each of them.
+    delete = f"DELETE FROM {table} {rows_within}"  # noqa: S608
+    insert = (
+        f"INSERT INTO {table} ({', '.join(columns)}, published_studies) "  # noqa: S608
+        f"SELECT {tags}, COUNT(*) FROM {links} a {joined} "
         f"JOIN {studies} study ON study.id = a.content_object_id AND study.status = %s "
-        f"WHERE 1 = 1 {within} GROUP BY a.tag_id, b.tag_id, c.tag_id"
+        f"WHERE 1 = 1 {links_within} GROUP BY {tags}"
     )
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [CaseStudy.Status.PUBLISHED, *params])
+        cursor.execute(delete, ids * len(columns))
+        cursor.execute(insert, [CaseStudy.Status.PUBLISHED, *ids * len(aliases)])
 
 
 def waiting_links():
