@@ -1,9 +1,10 @@
+from typing import NamedTuple
+
 import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models, transaction
-from django.db.models import OuterRef, Subquery, Value
-from django.db.models.functions import Least, Lower
+from django.db.models.functions import Lower
 from django.db.models.signals import m2m_changed, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -116,9 +117,10 @@ class TaggedCaseStudy(TaggedItemBase):
 
 
 class CaseStudyQuerySet(models.QuerySet):
-    def published(self):
-        """What the public may see: the one rule every public page starts from."""
-        return self.filter(status=CaseStudy.Status.PUBLISHED, published_at__lte=timezone.now())
+    def published(self, at=None):
+        """What the public may see (at the moment `at`, by default now): the one rule
+        every public page starts from."""
+        return self.filter(status=CaseStudy.Status.PUBLISHED, published_at__lte=at or timezone.now())
 
     def tagged_with_all(self, tag_slugs):
         """Studies carrying every one of the given tags (AND)."""
@@ -174,34 +176,6 @@ class CaseStudyQuerySet(models.QuerySet):
         )
         return self.model.objects.raw(sql, (*candidates_params, *shared_params, limit))
 
-    def with_neighbours(self):
-        """Annotate each study with the slug and title of the published study listed
-        just before it (newer) and just after it (older), within the same query."""
-        published = CaseStudy.objects.published()
-        # "Newer: a later date, or the same date and a title before" written as a range on
-        # the date (which the list-order index answers) less the ties that do not qualify.
-        newer = (
-            published.filter(published_at__gte=OuterRef("published_at"))
-            .exclude(published_at=OuterRef("published_at"), title__gte=OuterRef("title"))
-            .order_by("published_at", "-title")
-        )
-        # published() with its two upper bounds on the date merged into one, so that the
-        # index scan starts at this study rather than at today.
-        older = (
-            CaseStudy.objects.filter(
-                status=CaseStudy.Status.PUBLISHED,
-                published_at__lte=Least(OuterRef("published_at"), Value(timezone.now())),
-            )
-            .exclude(published_at=OuterRef("published_at"), title__lte=OuterRef("title"))
-            .order_by("-published_at", "title")
-        )
-        return self.annotate(
-            newer_slug=Subquery(newer.values("slug")[:1]),
-            newer_title=Subquery(newer.values("title")[:1]),
-            older_slug=Subquery(older.values("slug")[:1]),
-            older_title=Subquery(older.values("title")[:1]),
-        )
-
     def for_cards(self):
         """What a card shows: everything but the body, with the tags in one more query."""
         return self.without_body().with_tags()
@@ -214,6 +188,16 @@ class CaseStudyQuerySet(models.QuerySet):
         return self.prefetch_related(
             models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
         )
+
+
+class Neighbour(NamedTuple):
+    """A study next to another on the list, as its pager links to it."""
+
+    slug: str
+    title: str
+
+    def get_absolute_url(self):
+        return reverse("casestudies:detail", args=[self.slug])
 
 
 # Addresses under /case-studies/ that are not studies.
@@ -301,6 +285,35 @@ class CaseStudy(models.Model):
 
     def get_absolute_url(self):
         return reverse("casestudies:detail", args=[self.slug])
+
+    def neighbours(self):
+        """The published studies listed just before this one (newer) and just after it
+        (older), each a Neighbour or None, read in one query."""
+        public = CaseStudy.objects.published
+        # Each a range on the date, which the list-order index answers, less the ties on
+        # that date that do not qualify. Older ones are those public at this study's date
+        # (or now, for a preview of a later one), so the index scan starts here, not at today.
+        newer = (
+            public()
+            .filter(published_at__gte=self.published_at)
+            .exclude(published_at=self.published_at, title__gte=self.title)
+            .order_by("published_at", "-title")
+        )
+        older = (
+            public(at=min(self.published_at, timezone.now()))
+            .exclude(published_at=self.published_at, title__lte=self.title)
+            .order_by("-published_at", "title")
+        )
+        sql, params = [], []
+        for side, queryset in (("newer", newer), ("older", older)):
+            part_sql, part_params = queryset.values("slug", "title")[:1].query.sql_with_params()
+            sql.append(f"SELECT %s AS side, neighbour.slug, neighbour.title FROM ({part_sql}) neighbour")  # noqa: S608 - SQL from the ORM
+            params += [side, *part_params]
+        # Both in one round trip: Django cannot UNION sliced querysets on every database.
+        with connections[CaseStudy.objects.db].cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(sql), params)
+            found = {side: Neighbour(slug, title) for side, slug, title in cursor.fetchall()}
+        return found.get("newer"), found.get("older")
 
     def clean(self):
         if self.slug in RESERVED_SLUGS:

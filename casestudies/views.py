@@ -109,13 +109,14 @@ def study_detail(request, slug):
 
 
 def for_study_page(studies):
-    """Studies with everything their page shows: tags, outcomes, newer and older neighbours."""
-    return studies.with_tags().with_neighbours().prefetch_related("outcomes")
+    """Studies with what their page shows with them: tags and outcomes."""
+    return studies.with_tags().prefetch_related("outcomes")
 
 
 def study_page_context(study):
     related = CaseStudy.objects.published().related_to(study, RELATED_STUDIES)
-    return {"study": study, "related": related}
+    newer, older = study.neighbours()
+    return {"study": study, "related": related, "newer": newer, "older": older}
 
 
 def can_preview(user):

@@ -289,8 +289,8 @@ QUERIES_PER_PAGE = {
     "/case-studies/?tag=encryption&tag=security": 3,
     # Search results draw their cards, highlighted: the page, their tags, the tag panel.
     "/case-studies/?q=study": 3,
-    # The study with its neighbours, its tags, its outcomes, related studies.
-    "/case-studies/study-0/": 4,
+    # The study, its tags, its outcomes, related studies, its newer and older neighbours.
+    "/case-studies/study-0/": 5,
 }
 
 
