@@ -5,6 +5,7 @@ Each filter has one URL: `StudyFilter.url()` writes its canonical spelling
 fixed order), and the list view redirects (301) any other spelling to it.
 """
 
+import unicodedata
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -24,8 +25,21 @@ class BadFilter(ValueError):
     """A filter that cannot be read, with the reason in words for the 400 page."""
 
 
+def normalised(text):
+    """`text` in the form slugs and the search index keep it (NFKC): "café" is one
+    word whether its accent came as its own character or not."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def normalised_slugs(values):
-    return tuple(sorted({value.strip().lower() for value in values if value.strip()}))
+    return tuple(sorted({normalised(value).strip().lower() for value in values if value.strip()}))
+
+
+def normalised_query(text):
+    """Words to search for, with any control character (a NUL, an escape) read as
+    a space: it would otherwise be echoed into the page, the feed link and the box."""
+    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in normalised(text))
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -49,10 +63,10 @@ class StudyFilter:
                 raise BadFilter(
                     f"A filter takes at most {MAX_TAGS} “{name}” tags; this one has {len(slugs)}."
                 )
-            # No tag has one, and PostgreSQL refuses a NUL in a query outright.
+            # No tag has one (a format character, say), and PostgreSQL refuses a NUL outright.
             if not all(slug.isprintable() for slug in slugs):
                 raise BadFilter(f"A “{name}” tag holds a control character, which no tag has.")
-        query = " ".join(params.get("q", "").split())
+        query = normalised_query(params.get("q", ""))
         if len(query) > MAX_QUERY_LENGTH:
             # Cut at a word boundary, so the last word is not a fragment that matches nothing.
             cut = query[: MAX_QUERY_LENGTH + 1]

@@ -133,6 +133,9 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 # Runs on sanitised output, whose markup nh3 has normalised: every attribute
 # is double-quoted and any author-written `rel` is already gone.
+# Control characters HTML forbids (all but tab and line breaks), as a pasted body
+# may carry them: they are dropped rather than let into the page.
+FORBIDDEN_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 EXTERNAL_LINK = re.compile(r'<a ([^>]*href="https?://[^"]*"[^>]*)>')
 
 
@@ -158,7 +161,7 @@ def render_markdown(source):
     """Render a study body; returns its sanitised HTML, table of contents and any problems."""
     converter = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
     diagram_blocks = converter.preprocessors["diagrams"]
-    html = sanitise(converter.convert(source or ""))
+    html = sanitise(converter.convert(FORBIDDEN_IN_HTML.sub("", source or "")))
     html = EXTERNAL_LINK.sub(r'<a \1 rel="noopener noreferrer">', html)
     html = diagram_blocks.insert_figures(html)
     toc_html = sanitise(converter.toc) if converter.toc_tokens else ""

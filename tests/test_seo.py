@@ -109,11 +109,31 @@ def test_a_title_cannot_break_out_of_the_json_ld_script(client):
     assert html.count("<script") == 1
 
 
-def test_the_list_has_breadcrumbs_and_other_pages_no_json_ld(client):
-    CaseStudyFactory()
-    crumbs = json_ld(client.get("/case-studies/"))["BreadcrumbList"]["itemListElement"]
-    assert [c["name"] for c in crumbs] == ["Home", "Case Studies"]
-    assert not soup_of(client.get("/")).find_all("script")
+@pytest.mark.parametrize(
+    ("url", "trail"),
+    [
+        ("/case-studies/", [("Home", "/"), ("Case Studies", "/case-studies/")]),
+        ("/case-studies/?tag=security", [("Home", "/"), ("Case Studies", "/case-studies/")]),
+        ("/tags/", [("Home", "/"), ("Tags", "/tags/")]),
+        ("/about/", [("Home", "/"), ("About", "/about/")]),
+    ],
+)
+def test_other_pages_say_where_they_sit_in_breadcrumbs(client, url, trail):
+    CaseStudyFactory(tags=["Security"])
+    crumbs = json_ld(client.get(url))["BreadcrumbList"]["itemListElement"]
+    assert [(c["name"], c["item"]) for c in crumbs] == [
+        (name, f"http://testserver{path}") for name, path in trail
+    ]
+    assert [c["position"] for c in crumbs] == list(range(1, len(trail) + 1))
+
+
+def test_the_home_page_describes_the_site_and_its_author(client):
+    SiteProfile.objects.filter(pk=1).update(author_name="Ada Lovelace", tagline="Systems, written up.")
+    website = json_ld(client.get("/"))["WebSite"]
+    assert website["name"] == SiteProfile.load().site_title
+    assert website["url"] == "http://testserver/"
+    assert website["description"] == "Systems, written up."
+    assert website["author"] == {"@type": "Person", "name": "Ada Lovelace", "url": "http://testserver/"}
 
 
 # Canonical URLs and robots
@@ -133,6 +153,14 @@ def test_the_list_has_breadcrumbs_and_other_pages_no_json_ld(client):
             "http://testserver/case-studies/?tag=encryption&tag=security&page=2",
         ),
         ("/case-studies/?q=vault", "http://testserver/case-studies/"),
+        (
+            "/case-studies/?tag=encryption&tag=security&match=any&utm_source=x",
+            "http://testserver/case-studies/?tag=encryption&tag=security&match=any",
+        ),
+        (
+            "/case-studies/?tag=security&exclude=encryption&fbclid=abc",
+            "http://testserver/case-studies/?tag=security&exclude=encryption",
+        ),
         (
             "/case-studies/vault/?utm_source=x&fbclid=abc&page=3&tag=security",
             "http://testserver/case-studies/vault/",
@@ -161,10 +189,12 @@ def test_error_pages_have_no_canonical_url(client):
         ("/case-studies/?tag=security", None),
         ("/case-studies/?tag=encryption&tag=security", "noindex, follow"),
         ("/case-studies/?q=vault", "noindex, follow"),
+        ("/case-studies/?tag=encryption&tag=security&match=any", "noindex, follow"),
+        ("/case-studies/?exclude=encryption", "noindex, follow"),
         ("/case-studies/vault/", None),
     ],
 )
-def test_tag_combinations_and_searches_are_not_indexed(client, url, robots):
+def test_tag_combinations_exclusions_and_searches_are_not_indexed(client, url, robots):
     CaseStudyFactory(slug="vault", tags=["Security", "Encryption"])
     assert meta(soup_of(client.get(url)), "robots") == robots
 
@@ -181,6 +211,11 @@ def test_every_public_page_has_its_own_title(client):
         "/case-studies/?tag=security",
         "/case-studies/?tag=encryption",
         "/case-studies/?tag=encryption&tag=security",
+        "/case-studies/?tag=encryption&tag=security&match=any",
+        "/case-studies/?exclude=encryption",
+        "/case-studies/?tag=security&exclude=encryption",
+        "/case-studies/?q=vault",
+        "/tags/",
         "/case-studies/vault/",
         "/case-studies/clinic/",
         "/missing/",
@@ -189,6 +224,13 @@ def test_every_public_page_has_its_own_title(client):
     assert len(set(titles.values())) == len(urls), titles
     assert titles["/case-studies/vault/"] == "SecureVault · Engineering Portfolio"
     assert titles["/case-studies/?page=2"] == "Case Studies, page 2 · Engineering Portfolio"
+    assert titles["/case-studies/?tag=encryption&tag=security&match=any"] == (
+        "Case Studies: Encryption or Security · Engineering Portfolio"
+    )
+    assert (
+        titles["/case-studies/?exclude=encryption"]
+        == "Case Studies: without Encryption · Engineering Portfolio"
+    )
 
 
 # OpenGraph and Twitter

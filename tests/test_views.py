@@ -516,6 +516,36 @@ def test_odd_searches_give_a_normal_page(client, query):
     assert b"<h1>Case Studies</h1>" in response.content
 
 
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@pytest.mark.parametrize("query", ["\x00", "vault\x00", "\x1bvault\x1b", "\x01 \x7f vault"])
+def test_control_characters_in_a_search_never_reach_the_page(client, query):
+    CaseStudyFactory(title="Vault")
+    response = client.get("/case-studies/", {"q": query}, follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert not CONTROL_CHARACTERS.search(html)
+    if "vault" in query:
+        assert card_titles(response) == ["Vault"]
+        assert BeautifulSoup(html, "html.parser").select_one("input[name=q]")["value"] == "vault"
+
+
+def test_a_tag_or_search_spelled_with_a_combining_accent_finds_the_composed_word(client):
+    CaseStudyFactory(title="Paris", summary="A café in Paris.", tags=["Café"])
+    response = client.get("/case-studies/", {"tag": "cafe\u0301"})
+    assert response.status_code == 301
+    assert response["Location"] == "/case-studies/?tag=caf%C3%A9"
+    assert card_titles(client.get("/case-studies/", {"q": "cafe\u0301"}, follow=True)) == ["Paris"]
+
+
+def test_control_characters_in_a_body_are_left_out_of_its_page(client):
+    study = CaseStudyFactory(body="Before\x01 and\x1b after\x7f.")
+    html = client.get(study.get_absolute_url()).content.decode()
+    assert "<p>Before and after.</p>" in html
+    assert not CONTROL_CHARACTERS.search(html)
+
+
 def test_a_huge_search_is_cut_to_a_normal_one(client):
     CaseStudyFactory(title="Cache study", summary="About a cache.")
     response = client.get("/case-studies/", {"q": "cache " * 2000}, follow=True)

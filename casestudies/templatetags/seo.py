@@ -22,11 +22,12 @@ register = template.Library()
 
 # The query parameters that make a page what it is, by view. Every other one
 # (utm_*, fbclid, gclid, ref, a search's q, anything unknown) names the same page.
-PAGE_PARAMETERS = {"casestudies:list": ("tag", "page")}
-# Search results and tag combinations are for readers, not for an index: each is
-# a near-copy of pages that are indexed. Their links are still followed.
+PAGE_PARAMETERS = {"casestudies:list": ("tag", "match", "exclude", "page")}
+# Search results, tag combinations and exclusions are for readers, not for an index:
+# each is a near-copy of pages that are indexed. Their links are still followed.
 NOINDEX = "noindex, follow"
 # As Django's json_script: the JSON can never end the <script> element early.
+LIST_NAME = "Case Studies"
 JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
@@ -90,15 +91,12 @@ def page_meta(context, article=None, error=False):
         return PageMeta(site_name=site_name, title=title)
     if not article:
         view_name = request.resolver_match.view_name if request.resolver_match else None
-        json_ld = ""
-        if view_name == "casestudies:list":
-            json_ld = json_ld_script(breadcrumbs(request, []))
         return PageMeta(
             site_name=site_name,
             title=title,
             canonical=canonical_url(request),
             robots=robots(request),
-            json_ld=json_ld,
+            json_ld=json_ld_script(page_graph(request, view_name, profile)),
         )
 
     canonical = request.build_absolute_uri(article.get_absolute_url())
@@ -110,7 +108,7 @@ def page_meta(context, article=None, error=False):
     modified = max(article.updated_at, article.published_at)
     graph = [
         study_article(request, article, profile, canonical, image, modified),
-        breadcrumbs(request, [(article.title, canonical)]),
+        breadcrumbs(request, [(LIST_NAME, reverse("casestudies:list")), (article.title, canonical)]),
     ]
     return PageMeta(
         site_name=site_name,
@@ -140,7 +138,8 @@ def canonical_url(request):
 
 def robots(request):
     match = request.resolver_match
-    if match and match.view_name == "casestudies:list" and len(request.GET.getlist("tag")) > 1:
+    on_list = match and match.view_name == "casestudies:list"
+    if on_list and (len(request.GET.getlist("tag")) > 1 or request.GET.get("exclude")):
         return NOINDEX
     if request.GET.get("q", "").strip():
         return NOINDEX
@@ -174,17 +173,37 @@ def study_article(request, study, profile, canonical, image, modified):
     return article
 
 
+# Where each page other than a study sits under Home, for its BreadcrumbList.
+TRAILS = {
+    "casestudies:list": [(LIST_NAME, "casestudies:list")],
+    "casestudies:tags": [("Tags", "casestudies:tags")],
+    "siteprofile:about": [("About", "siteprofile:about")],
+}
+
+
+def page_graph(request, view_name, profile):
+    """The JSON-LD of a page other than a study: the site on the home page, else where the page sits."""
+    if view_name == "casestudies:home":
+        home = request.build_absolute_uri(reverse("casestudies:home"))
+        website = {"@type": "WebSite", "name": profile.site_title, "url": home}
+        if profile.tagline:
+            website["description"] = profile.tagline
+        if profile.author_name:
+            website["author"] = {"@type": "Person", "name": profile.author_name, "url": home}
+        return website
+    trail = TRAILS.get(view_name)
+    if trail is None:
+        return None
+    return breadcrumbs(request, [(name, reverse(url_name)) for name, url_name in trail])
+
+
 def breadcrumbs(request, trail):
-    """Home > Case Studies > ...`trail` (name, absolute URL) pairs."""
-    crumbs = [
-        ("Home", request.build_absolute_uri(reverse("casestudies:home"))),
-        ("Case Studies", request.build_absolute_uri(reverse("casestudies:list"))),
-        *trail,
-    ]
+    """Home, then `trail`: (name, URL) pairs."""
+    crumbs = [("Home", reverse("casestudies:home")), *trail]
     return {
         "@type": "BreadcrumbList",
         "itemListElement": [
-            {"@type": "ListItem", "position": position, "name": name, "item": url}
+            {"@type": "ListItem", "position": position, "name": name, "item": request.build_absolute_uri(url)}
             for position, (name, url) in enumerate(crumbs, start=1)
         ],
     }
@@ -192,6 +211,8 @@ def breadcrumbs(request, trail):
 
 def json_ld_script(data):
     """One `<script type="application/ld+json">`: data, not code, escaped as Django's json_script is."""
+    if data is None:
+        return ""
     if isinstance(data, list):
         data = {"@context": "https://schema.org", "@graph": data}
     else:
