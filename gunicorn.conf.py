@@ -2,6 +2,8 @@
 
 import os
 
+import gunicorn.http.message
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 _workers = os.environ.get("WEB_CONCURRENCY", "").strip() or "2"
 if not (_workers.isascii() and _workers.isdigit() and int(_workers) >= 1):
@@ -17,6 +19,15 @@ keepalive = 5
 # Recycle workers now and then, staggered, so no leak can grow without bound.
 max_requests = 2000
 max_requests_jitter = 200
+
+# A search URL carrying a 10 KB query (its words percent-encoded, so up to three
+# times that) reaches the site, which cuts the query and answers a normal page.
+# gunicorn answers a bare 414 above `limit_request_line` and caps that setting at
+# 8,190 bytes; 0 would lift the limit altogether and let one request line grow a
+# worker without bound, so the cap is raised to a bound of our own instead.
+REQUEST_LINE_LIMIT = 32 * 1024
+gunicorn.http.message.MAX_REQUEST_LINE = REQUEST_LINE_LIMIT
+limit_request_line = REQUEST_LINE_LIMIT
 
 # No runtime control socket: nothing outside the process needs one, and in a
 # read-only container it would have nowhere to live.

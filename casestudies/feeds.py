@@ -9,14 +9,13 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.syndication.views import Feed
-from django.http import Http404
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.xmlutils import SimplerXMLGenerator
 
 from casestudies.filters import BadFilter, StudyFilter
-from casestudies.models import CaseStudy, Tag
+from casestudies.models import CaseStudy
 from casestudies.sitemaps import changed_at
 from siteprofile.models import SiteProfile
 
@@ -78,11 +77,7 @@ class StudyFeed(Feed):
 
     def get_object(self, request):
         study_filter = StudyFilter.from_params(request.GET)
-        tags_by_slug = {}
-        if study_filter.all_slugs:
-            tags_by_slug = {tag.slug: tag for tag in Tag.objects.filter(slug__in=study_filter.all_slugs)}
-            if unknown := [slug for slug in study_filter.all_slugs if slug not in tags_by_slug]:
-                raise Http404(f"No tag “{unknown[0]}”.")
+        tags_by_slug = study_filter.named_tags()
         host, _port = split_domain_port(request.get_host())
         return FeedSubject(study_filter, tags_by_slug, host)
 
@@ -97,6 +92,8 @@ class StudyFeed(Feed):
             .with_tags()[:ENTRIES_PER_FEED]
         )
         studies = list(studies)
+        if not studies:
+            subject.study_filter.check_named_tags_are_public(subject.tags_by_slug)
         for study in studies:
             # Survives slug changes; the year keeps the URI unique should the host ever change hands.
             study.entry_id = f"tag:{subject.host},{study.created_at:%Y}:case-study:{study.pk}"

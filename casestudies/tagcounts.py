@@ -140,9 +140,14 @@ def tags_found_with(tags, limit):
         f"SELECT {tag_table}.*, {count} AS study_count FROM {connection.ops.quote_name(kept_table)} kept "  # noqa: S608
         f"JOIN {tag_table} ON {tag_table}.id = kept.other_id "
         f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = kept.other_id '
-        f"WHERE {kept_where} AND {count} > 0 ORDER BY study_count DESC, {tag_table}.name LIMIT %s"
+        f"WHERE {kept_where} AND {count} > 0 ORDER BY {most_used_first(tag_table)} LIMIT %s"
     )
     return Tag.objects.raw(sql, (*waiting_params, *kept_params, limit))
+
+
+def most_used_first(table):
+    """The order of every tag panel: most studies first, then by name whatever its case."""
+    return f"study_count DESC, LOWER({table}.name), {table}.name"
 
 
 def tags_in_public_use(limit=None):
@@ -157,7 +162,7 @@ def tags_in_public_use(limit=None):
     sql = (
         f"SELECT {table}.*, {count} AS study_count FROM {table} "  # noqa: S608
         f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = {table}.id '
-        f"WHERE {count} > 0 ORDER BY study_count DESC, {table}.name"
+        f"WHERE {count} > 0 ORDER BY {most_used_first(table)}"
     )
     if limit is not None:
         sql += " LIMIT %s"

@@ -2,6 +2,7 @@ import re
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, IntegerField, Subquery
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -31,11 +32,7 @@ def study_list(request):
     if not study_filter.is_spelled_as(request.GET):
         return redirect(study_filter.url(page=request.GET.get("page")), permanent=True)
 
-    tags_by_slug = {}
-    if study_filter.all_slugs:
-        tags_by_slug = {tag.slug: tag for tag in Tag.objects.filter(slug__in=study_filter.all_slugs)}
-        if unknown := [slug for slug in study_filter.all_slugs if slug not in tags_by_slug]:
-            raise Http404(f"No tag “{unknown[0]}”.")
+    tags_by_slug = study_filter.named_tags()
 
     studies = study_filter.apply(CaseStudy.objects.published())
     # The total of one tag, or of two, is kept at save time; other filters count their studies.
@@ -43,6 +40,8 @@ def study_list(request):
     if study_filter.is_tags_only:
         total = tagcounts.public_studies_of([tags_by_slug[slug] for slug in study_filter.tags])
     page = paginate(studies.without_body(), request.GET.get("page"), total)
+    if not page.object_list:
+        study_filter.check_named_tags_are_public(tags_by_slug)
     return render(
         request,
         "casestudies/list.html",
@@ -80,7 +79,7 @@ def facets(studies, study_filter, tags_by_slug):
             Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
             .exclude(slug__in=study_filter.all_slugs)
             .annotate(study_count=Count("tagged_studies"))
-            .order_by("-study_count", "name")[:MAX_FACETS]
+            .order_by("-study_count", Lower("name"), "name")[:MAX_FACETS]
         )
     return [
         {"tag": tag, "count": tag.study_count, "url": study_filter.with_tag(tag.slug).url()} for tag in tags

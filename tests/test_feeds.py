@@ -257,9 +257,9 @@ def feed_links(response):
     ]
 
 
-def test_home_and_study_pages_point_to_the_site_feed(client):
-    CaseStudyFactory(slug="one")
-    for url in ["/", "/case-studies/", "/case-studies/?page=1", "/case-studies/one/"]:
+def test_every_public_page_but_a_filtered_list_points_to_the_site_feed(client):
+    CaseStudyFactory(slug="one", tags=["Security"])
+    for url in ["/", "/case-studies/", "/case-studies/?page=1", "/case-studies/one/", "/tags/", "/about/"]:
         response = client.get(url)
         if response.status_code == 301:
             continue

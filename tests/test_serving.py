@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -123,6 +124,20 @@ def test_every_seed_study_page_renders(site):
         status, _, body = fetch(f"{site}/case-studies/{slug}/")
         assert status == 200, slug
         assert b"<h1>" in body
+
+
+def test_a_10_kb_search_gets_a_normal_page_and_a_larger_request_line_a_414(site):
+    words = urllib.parse.quote(" ".join(["vault"] * 1700 + ["café"] * 200))
+    assert len(words) > 10_000
+    # The site cuts the query to its canonical length and sends the reader there.
+    status, headers, _ = fetch(f"{site}/case-studies/?q={words}")
+    assert status == 301
+    assert len(headers["Location"]) < 1000
+    status, _, body = fetch(site + headers["Location"])
+    assert status == 200
+    assert b'<input id="search-query" type="search" name="q" value="vault vault' in body
+    status, _, _ = fetch(f"{site}/case-studies/?q={'x' * 40_000}")
+    assert status == 414
 
 
 def test_debug_is_off_and_errors_are_the_sites_own_pages(site):

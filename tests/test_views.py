@@ -157,13 +157,6 @@ def test_unknown_tag_answers_a_styled_404(client):
     assert_styled_404(client.get("/case-studies/?tag=nonexistent"))
 
 
-def test_a_tag_used_only_by_drafts_shows_no_study(client):
-    draft(title="Hidden", tags=["Secret-Project"])
-    response = client.get("/case-studies/?tag=secret-project")
-    assert response.status_code == 200
-    assert card_titles(response) == []
-
-
 def test_too_many_tags_answers_400_saying_why(client):
     query = "&".join(f"tag=t{n}" for n in range(6))
     response = client.get(f"/case-studies/?{query}")
@@ -461,6 +454,41 @@ def test_tag_index_lists_tags_in_use_by_count_then_name(client):
         ("Backend", "1 study", "/case-studies/?tag=backend"),
         ("Encryption", "1 study", "/case-studies/?tag=encryption"),
     ]
+
+
+@pytest.mark.parametrize("path", ["/case-studies/", "/case-studies/feed/"])
+def test_a_tag_only_drafts_or_waiting_studies_carry_is_never_named_in_public(client, path):
+    CaseStudyFactory(tags=["Security"])
+    draft(tags=["Secret Project", "Security"])
+    scheduled(tags=["Coming Soon", "Security"])
+    for query in [
+        "tag=secret-project",
+        "tag=coming-soon",
+        "tag=coming-soon&tag=security",
+        "tag=secret-project&tag=security&match=any",
+        "exclude=secret-project",
+        "tag=security&exclude=secret-project",
+    ]:
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 404, query
+        assert b"Secret Project" not in response.content
+        assert b"Coming Soon" not in response.content
+    assert client.get(f"{path}?tag=security").status_code == 200
+
+
+def test_tags_with_the_same_count_are_in_name_order_whatever_their_case(client):
+    CaseStudyFactory(tags=["HIPAA", "Headless", "api", "Zero-Knowledge"])
+    CaseStudyFactory(tags=["Security"])
+    every_tag = ["api", "Headless", "HIPAA", "Security", "Zero-Knowledge"]
+    pages = {
+        "/tags/": (".tag-index a", every_tag),
+        "/case-studies/": (".facets a.tag", every_tag),
+        "/case-studies/?exclude=security": (".facets a.tag", ["api", "Headless", "HIPAA", "Zero-Knowledge"]),
+        "/case-studies/?tag=zero-knowledge": (".facets a.tag", ["api", "Headless", "HIPAA"]),
+    }
+    for url, (links, expected) in pages.items():
+        soup = BeautifulSoup(client.get(url).content, "html.parser")
+        assert [link.contents[0].strip() for link in soup.select(links)] == expected, url
 
 
 def test_tag_index_costs_one_query(client, django_assert_num_queries):
