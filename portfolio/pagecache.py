@@ -385,6 +385,17 @@ def generation_in_file():
     return settings.CACHES["default"]["BACKEND"] == LOCMEM
 
 
+def local_generation():
+    """The generation when the cache is one per process (no REDIS_URL), else None.
+
+    What a process keeps of the content in its own memory (the site profile) is
+    good while this stays the same: a change in another process cannot reach it.
+    """
+    if not generation_in_file():
+        return None
+    return file_generation(settings.PAGE_CACHE_GENERATION_FILE)
+
+
 def new_generation():
     return f"{time.time():.6f} {secrets.token_hex(6)}"
 
@@ -429,9 +440,10 @@ def shared_generation():
 
 
 def start_generation():
-    """Every page stored so far is out of date, in every process."""
-    if not settings.PAGE_CACHE_SECONDS:
-        return
+    """Every page stored so far is out of date, in every process.
+
+    Kept with the page cache off too: the site profile's copy in each process follows it.
+    """
     generation = new_generation()
     problem = "the cache did not keep it"
     try:
@@ -459,7 +471,7 @@ def start_generation():
 
 def content_changed(sender, using=None, action="post", **kwargs):
     """Receiver: a content model changed; a new generation once the change is committed."""
-    if action.startswith("pre_") or not settings.PAGE_CACHE_SECONDS:
+    if action.startswith("pre_"):
         return
     if sender._meta.app_label in CONTENT_APPS:
         # After the commit: earlier, a request in between would store the old page as new.

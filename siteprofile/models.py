@@ -1,8 +1,10 @@
 """The site's own words: one record, edited in the admin, read by every page.
 
 Pages read it through `SiteProfile.current()`, which costs one query when the
-cache is cold and none after; saving or deleting the profile or a link drops
-the cached copy once the transaction commits.
+cache is cold and none after. Saving or deleting the profile or a link drops
+the cached copy once the transaction commits: from the shared cache (Redis) for
+every process at once; with a cache per process, each process drops its own
+copy on its next request, when it sees the content generation has moved on.
 """
 
 import zlib
@@ -17,6 +19,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 
 from casestudies.rendering import render_markdown
+from portfolio import pagecache
 
 DEFAULT_SITE_TITLE = "Engineering Portfolio"
 DEFAULT_TAGLINE = "Deep dives into production systems, architecture decisions, and technical challenges."
@@ -26,9 +29,7 @@ DEFAULT_INTRO = (
     "model and data flow to its failure modes."
 )
 
-# Saving drops the cached copy in every process that shares the cache (Redis).
-# A per-process memory cache (the laptop default) can only be cleared in the
-# process that saved, so an entry also expires on its own after a minute.
+# A bound on a cached copy's life, whatever else happens to the cache.
 CACHE_SECONDS = 60
 
 
@@ -102,10 +103,13 @@ class SiteProfile(models.Model):
     @classmethod
     def current(cls):
         """The profile with its links: from the cache, or one query when the cache is cold."""
-        profile = cache.get(CACHE_KEY)
-        if profile is None:
-            profile = cls.load()
-            cache.set(CACHE_KEY, profile, CACHE_SECONDS)
+        # None with a shared cache, which a save clears for every process.
+        generation = pagecache.local_generation()
+        cached = cache.get(CACHE_KEY)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        profile = cls.load()
+        cache.set(CACHE_KEY, (generation, profile), CACHE_SECONDS)
         return profile
 
     @classmethod

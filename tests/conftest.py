@@ -13,7 +13,7 @@ from tests.factories import CaseStudyFactory
 
 
 @pytest.fixture(autouse=True)
-def _fast_test_settings(settings, monkeypatch):
+def _fast_test_settings(settings, monkeypatch, tmp_path):
     # Templates resolve {% static %} without a collectstatic run; hashing is
     # covered by the serving tests, which run collectstatic for real.
     settings.STORAGES = {
@@ -23,6 +23,7 @@ def _fast_test_settings(settings, monkeypatch):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each test sees its views' own work; tests/test_pagecache.py turns the page cache on.
     settings.PAGE_CACHE_SECONDS = 0
+    settings.PAGE_CACHE_GENERATION_FILE = tmp_path / "cache-generation"
     # Every test starts cold: nothing cached by an earlier test (the site profile) leaks into it.
     cache.clear()
     # Once cached, the profile stays until a save drops it: on a slow machine its

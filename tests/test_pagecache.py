@@ -178,7 +178,8 @@ def rename_tag(slug, name):
         (
             lambda study: study.tags.remove("Security"),
             "/case-studies/?tag=security",
-            b"No case study matches",
+            # No public study carries the tag any more: it is unknown to the public.
+            b"Page not found",
         ),
         (lambda study: rename_tag("security", "SecOps"), "/tags/", b"SecOps"),
         (lambda study: study.delete(), "/case-studies/", b"No case studies are published yet"),

@@ -140,6 +140,21 @@ def test_a_10_kb_search_gets_a_normal_page_and_a_larger_request_line_a_414(site)
     assert status == 414
 
 
+def page_title(base_url):
+    body = fetch(base_url + "/")[2].decode()
+    return body[body.index("<title>") + 7 : body.index("</title>")]
+
+
+def test_a_profile_edit_in_another_process_shows_in_every_worker_at_once(tmp_path):
+    env = site_env(tmp_path, WEB_CONCURRENCY="2")
+    with serve(env) as base_url:
+        # Both workers keep the profile, and the page, in their own memory (no Redis here).
+        assert {page_title(base_url) for _ in range(10)} == {"Engineering Portfolio"}
+        rename = "p = SiteProfile.objects.get(); p.site_title = 'Renamed'; p.save()"
+        manage(env, "shell", "-c", f"from siteprofile.models import SiteProfile; {rename}")
+        assert {page_title(base_url) for _ in range(10)} == {"Renamed"}
+
+
 def test_debug_is_off_and_errors_are_the_sites_own_pages(site):
     status, _, body = fetch(site + "/case-studies/?tag=nope")
     assert status == 404

@@ -10,6 +10,7 @@ from django.template import RequestContext, Template
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from portfolio import pagecache
 from siteprofile.models import CACHE_KEY, DEFAULT_TAGLINE, SiteProfile, SocialLink
 from tests.conftest import require_service
 
@@ -311,11 +312,21 @@ def test_nothing_is_dropped_from_the_cache_until_the_edit_commits(django_capture
     with django_capture_on_commit_callbacks() as callbacks:
         edit_profile(site_title="Renamed")
         # Not committed yet: another request must not see, or re-cache, the change early.
-        assert cache.get(CACHE_KEY).site_title == "Engineering Portfolio"
+        assert cache.get(CACHE_KEY)[1].site_title == "Engineering Portfolio"
     for callback in callbacks:
         callback()
     assert cache.get(CACHE_KEY) is None
     assert SiteProfile.current().site_title == "Renamed"
+
+
+def test_an_edit_made_in_another_process_reaches_this_ones_copy_on_its_next_request(client, settings):
+    # Without Redis each gunicorn worker keeps its own copy, which another worker's
+    # save cannot drop; that worker starts a new content generation, which every one sees.
+    assert b"<title>Engineering Portfolio</title>" in client.get("/").content
+    SiteProfile.objects.filter(pk=1).update(site_title="Renamed Elsewhere")
+    assert b"<title>Engineering Portfolio</title>" in client.get("/").content
+    pagecache.write_generation_file(settings.PAGE_CACHE_GENERATION_FILE, pagecache.new_generation())
+    assert b"<title>Renamed Elsewhere</title>" in client.get("/").content
 
 
 def test_a_page_that_does_not_show_the_profile_does_not_load_it(rf, django_assert_num_queries):
@@ -350,10 +361,10 @@ def test_with_redis_an_edit_in_one_process_reaches_every_other(
     # Another worker: its own connection to the same Redis.
     other_worker = caches.create_connection("default")
     client.get("/")
-    assert other_worker.get(CACHE_KEY).site_title == "Engineering Portfolio"
+    assert other_worker.get(CACHE_KEY)[1].site_title == "Engineering Portfolio"
     with django_capture_on_commit_callbacks(execute=True):
         edit_profile(site_title="Renamed")
     assert other_worker.get(CACHE_KEY) is None
     assert b"Renamed" in client.get("/").content
-    assert other_worker.get(CACHE_KEY).site_title == "Renamed"
+    assert other_worker.get(CACHE_KEY)[1].site_title == "Renamed"
     other_worker.delete(CACHE_KEY)
