@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models, transaction
 from django.db.models.functions import Lower
-from django.db.models.signals import m2m_changed, pre_save
+from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,11 @@ class Tag(TagBase):
         constraints = [
             # Together with TAGGIT_CASE_INSENSITIVE, "Security" and "security"
             # can never become two tags, whichever path creates them.
-            models.UniqueConstraint(Lower("name"), name="tag_name_unique_ignoring_case"),
+            models.UniqueConstraint(
+                Lower("name"),
+                name="tag_name_unique_ignoring_case",
+                violation_error_message="A tag with this name exists already, ignoring case.",
+            ),
         ]
 
     def merge_into(self, target):
@@ -222,7 +226,7 @@ class CaseStudy(models.Model):
         max_length=200,
         unique=True,
         validators=[lowercase_slug],
-        help_text="The study's address: /case-studies/<slug>/",
+        help_text="The last part of the study's address, as in /case-studies/my-first-study/",
     )
     summary = models.TextField(
         max_length=500,
@@ -425,6 +429,17 @@ class SlugRedirect(models.Model):
 
     def __str__(self):
         return f"/case-studies/{self.old_slug}/ → {self.study}"
+
+
+@receiver(post_save, sender=TaggedCaseStudy)
+def drop_restored_link_to_a_tag_gone_since(sender, instance, raw, using, **kwargs):
+    """Restoring a study's revision saves its tag links raw, as they were then. A link
+    to a tag deleted or merged away since is dropped again at once (the database checks
+    the link at commit, so the restore would fail): the study comes back without it,
+    as the restore form shows, and the author may add the tag again there."""
+    if raw and not Tag.objects.using(using).filter(pk=instance.tag_id).exists():
+        # A delete with its signals: the tag counts see the link go.
+        TaggedCaseStudy.objects.using(using).filter(pk=instance.pk).delete()
 
 
 @receiver(pre_save, sender=CaseStudy)

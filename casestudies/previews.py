@@ -64,7 +64,13 @@ def body_preview(request):
     body = body.replace("\r\n", "\n")
     rendered = render_markdown(body)
     return JsonResponse(
-        {"html": rendered.html, "toc_html": rendered.toc_html, "reading_minutes": reading_minutes(body)}
+        {
+            "html": rendered.html,
+            "toc_html": rendered.toc_html,
+            "reading_minutes": reading_minutes(body),
+            # What saving would report too (a diagram that cannot be drawn), seen while typing.
+            "problems": list(rendered.problems),
+        }
     )
 
 
@@ -116,7 +122,7 @@ def shared_preview(request, token):
         response = redirect(study)
     elif expires_at <= timezone.now():
         context = {"expired_at": expires_at}
-        response = render(request, "casestudies/preview_unavailable.html", context, status=410)
+        response = render(request, "casestudies/preview_unavailable.html", context, status=403)
     else:
         context = {**study_page_context(study), "share_expires_at": expires_at}
         response = render(request, "casestudies/detail.html", context)

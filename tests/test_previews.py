@@ -6,6 +6,7 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
+from casestudies import diagrams
 from casestudies.previews import MAX_PREVIEW_BYTES, SHARE_SALT, share_link
 from tests.factories import CaseStudyFactory, draft, scheduled
 from tests.test_settings import load_settings
@@ -36,6 +37,7 @@ def test_live_preview_renders_the_body_as_the_public_page_does(staff_client):
         "html": rendered.body_html,
         "toc_html": rendered.toc_html,
         "reading_minutes": rendered.reading_minutes,
+        "problems": [],
     }
     assert '<h2 id="context">' in response.json()["html"]
     assert '<div class="highlight">' in response.json()["html"]
@@ -62,7 +64,18 @@ def test_live_preview_is_sanitised(staff_client, hostile):
 
 def test_live_preview_of_an_empty_body(staff_client):
     response = staff_client.post(PREVIEW_URL, {"body": ""})
-    assert response.json() == {"html": "", "toc_html": "", "reading_minutes": 1}
+    assert response.json() == {"html": "", "toc_html": "", "reading_minutes": 1, "problems": []}
+
+
+def test_live_preview_reports_a_diagram_that_cannot_be_drawn_as_saving_would(
+    staff_client, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(diagrams, "DOT_BINARY", str(tmp_path / "no-such-dot"))
+    payload = staff_client.post(PREVIEW_URL, {"body": "```dot\ndigraph { a -> b }\n```\n"}).json()
+    assert payload["problems"] == [
+        "Diagram 1 could not be drawn: Graphviz (the `dot` program) is not installed on the server."
+    ]
+    assert '<div class="highlight">' in payload["html"]
 
 
 def test_live_preview_refuses_anonymous_visitors(client):
@@ -170,7 +183,7 @@ def test_a_share_link_expires_after_seven_days(client, time_machine):
     assert client.get(path).status_code == 200
     time_machine.shift(datetime.timedelta(seconds=1))
     response = client.get(path)
-    assert response.status_code == 410
+    assert response.status_code == 403
     html = response.content.decode()
     assert "<h1>This preview link has expired</h1>" in html
     assert "Ask the author for a new link." in html
@@ -199,7 +212,7 @@ def test_the_link_lifetime_is_a_setting(client, settings, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     path = shared_path(draft())
     time_machine.shift(datetime.timedelta(hours=1))
-    assert client.get(path).status_code == 410
+    assert client.get(path).status_code == 403
 
 
 def test_a_link_to_a_renamed_draft_still_works(client):

@@ -48,4 +48,5 @@ def test_a_rename_that_clashes_in_another_case_is_refused(superuser_client):
     response = superuser_client.post(f"{TAGS}{tag.pk}/change/", {"name": "SECURITY", "slug": "privacy"})
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
+    assert "A tag with this name exists already, ignoring case." in response.content.decode()
     assert Tag.objects.filter(name="Privacy").exists()

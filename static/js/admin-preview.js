@@ -32,6 +32,8 @@
     updating.setAttribute("aria-hidden", "true");
     header.append(heading, meta, updating);
     const hint = element("p", "pv-hint", "As the study page will show it. Updates when you pause typing.");
+    const problems = element("ul", "pv-problems");
+    problems.hidden = true;
     const status = element("p", "pv-status");
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
@@ -45,7 +47,7 @@
     toc.hidden = true;
     const prose = element("div", "pv-prose prose");
     scroller.append(toc, prose);
-    panel.append(header, hint, status, scroller);
+    panel.append(header, hint, problems, status, scroller);
 
     // Editor and preview side by side where there is room, the preview below where not (CSS).
     const split = element("div", "pv-split");
@@ -68,6 +70,8 @@
 
     function showEmpty() {
       prose.replaceChildren(element("p", "pv-empty", "Nothing to preview yet: the body is empty."));
+      problems.replaceChildren();
+      problems.hidden = true;
       toc.hidden = true;
       meta.textContent = "";
       hasPreview = false;
@@ -79,6 +83,12 @@
       toc.lastElementChild.innerHTML = payload.toc_html;
       toc.hidden = !payload.toc_html;
       meta.textContent = payload.reading_minutes + " min read";
+      // What saving would report (a diagram that cannot be drawn), while there is time to fix it.
+      const found = payload.problems || [];
+      problems.replaceChildren.apply(problems, found.map(function (problem) {
+        return element("li", "", problem);
+      }));
+      problems.hidden = !found.length;
       keepInPanel(toc);
       keepInPanel(prose);
       hasPreview = true;

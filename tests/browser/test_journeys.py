@@ -251,6 +251,15 @@ def test_author_drafts_previews_publishes_and_renames_a_study(author_site, new_p
         ".map(part => getComputedStyle(part).fill)"
     )
     assert label_fill != box_fill, f"The preview draws diagram labels in their boxes' colour ({box_fill})"
+    assert page.locator(".pv-problems").is_hidden()
+
+    # A broken diagram is reported while typing, as saving would report it, and shown as code.
+    page.locator("#id_body").fill(STUDY_BODY.replace("Queue -> Workers }", "Queue -> }"))
+    page.locator(".pv-problems li").filter(has_text="Diagram 1 could not be drawn").wait_for()
+    assert preview.locator("figure.diagram").count() == 0
+    page.locator("#id_body").fill(STUDY_BODY)
+    page.locator(".pv-problems").wait_for(state="hidden")
+    preview.locator("figure.diagram svg").wait_for()
 
     page.get_by_role("button", name="Save and continue editing").click()
     page.locator(".messagelist .success").wait_for()

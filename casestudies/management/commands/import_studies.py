@@ -1,6 +1,7 @@
 from collections import Counter
 from pathlib import Path
 
+import reversion
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -51,7 +52,7 @@ class Command(BaseCommand):
                 say(self.stderr, f"{path.name}: {error}")
                 continue
             slug_files[study_file.slug] = path.name
-            result, changed = import_study(study_file, dry_run=dry_run)
+            result, changed = import_study(study_file, dry_run=dry_run, source=path.name)
             counts[result] += 1
             if verbosity > 1 or (verbosity and result != "unchanged"):
                 detail = f" ({', '.join(changed)})" if result == "updated" else ""
@@ -67,13 +68,16 @@ class Command(BaseCommand):
             raise CommandError(f"{counts['failed']} file(s) could not be imported; see above.")
 
 
-def import_study(study_file, dry_run=False):
+def import_study(study_file, dry_run=False, source=None):
     """Create or update one study from its file.
 
     Returns what happened ("created", "updated" or "unchanged") and the names
-    of what changed. An unchanged study is not saved, so updated_at stays.
+    of what changed. An unchanged study is not saved, so updated_at stays. A
+    study created or updated keeps a revision, as an admin save does, so the
+    imported text (the seed's, say) can be restored from the admin's History.
     """
-    with transaction.atomic():
+    with transaction.atomic(), reversion.create_revision():
+        reversion.set_comment(f"Imported from {source or 'a study file'}.")
         study = (
             CaseStudy.objects.with_tags().prefetch_related("outcomes").filter(slug=study_file.slug).first()
         )
