@@ -390,10 +390,14 @@ def local_generation():
 
     What a process keeps of the content in its own memory (the site profile) is
     good while this stays the same: a change in another process cannot reach it.
+    "" when the file cannot be read: nothing kept can then be trusted.
     """
     if not generation_in_file():
         return None
-    return file_generation(settings.PAGE_CACHE_GENERATION_FILE)
+    try:
+        return file_generation(settings.PAGE_CACHE_GENERATION_FILE)
+    except OSError:
+        return ""
 
 
 def new_generation():

@@ -105,6 +105,9 @@ class SiteProfile(models.Model):
         """The profile with its links: from the cache, or one query when the cache is cold."""
         # None with a shared cache, which a save clears for every process.
         generation = pagecache.local_generation()
+        if generation == "":
+            # Whether a kept copy is current cannot be told: read it again.
+            return cls.load()
         cached = cache.get(CACHE_KEY)
         if cached is not None and cached[0] == generation:
             return cached[1]
