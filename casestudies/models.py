@@ -259,6 +259,8 @@ class CaseStudy(models.Model):
 
     objects = CaseStudyQuerySet.as_manager()
 
+    # On SQLite the table keeps the long text columns (summary, card, contents, body)
+    # after the short ones, whatever the order here: see migration 0011.
     class Meta:
         verbose_name = "case study"
         verbose_name_plural = "case studies"
