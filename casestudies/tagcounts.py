@@ -16,7 +16,7 @@ and found through the date index.
 from django.db import connection, connections
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete, pre_save
 from django.utils import timezone
 
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair, TagTriple
@@ -189,11 +189,20 @@ def link_deleting(sender, instance, using, **kwargs):
     instance.study_tag_ids = tags_of_study(instance.content_object_id, using)
 
 
+def link_restoring(sender, instance, raw, using, **kwargs):
+    # A restored revision saves a link raw over the row of the same id, which a tag
+    # merge may have moved to another tag since: that tag loses the study too.
+    if raw:
+        existing = TaggedCaseStudy.objects.using(using).filter(pk=instance.pk)
+        instance.replaced_tag_ids = list(existing.values_list("tag", flat=True))
+
+
 def link_changed(sender, instance, using, **kwargs):
     """A tag added to or taken from a study (taggit, a restored revision, a deleted study or tag)."""
     # The tag's count changes, and its pairs with the study's other tags.
     others = getattr(instance, "study_tag_ids", None) or tags_of_study(instance.content_object_id, using)
-    recount([instance.tag_id, *others], using=using)
+    replaced = getattr(instance, "replaced_tag_ids", [])
+    recount([instance.tag_id, *replaced, *others], using=using)
 
 
 def studies_retagged(sender, instance, action, reverse, using, pk_set=None, **kwargs):
@@ -216,6 +225,7 @@ def recount_after_migrate(sender, using="default", **kwargs):
 def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
     post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="tagcounts.study_saved")
+    pre_save.connect(link_restoring, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_restoring")
     post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_saved")
     pre_delete.connect(link_deleting, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_deleting")
     post_delete.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_deleted")
