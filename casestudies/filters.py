@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from django.http import Http404
 from django.urls import reverse
 
-from casestudies.models import CaseStudy, Tag
+from casestudies import tagcounts
+from casestudies.models import Tag
 from casestudies.search import search
 
 # More tags than this in one filter is not a real reader's question.
@@ -112,24 +113,16 @@ class StudyFilter:
         return reverse("casestudies:feed") + (f"?{query}" if query else "")
 
     def named_tags(self):
-        """The tags this filter names, by slug. A slug no published study carries is a
-        404, as an unknown one is: a tag only drafts have must not be named in public."""
+        """The tags this filter names, by slug, each with `public_studies`. A slug no
+        public study carries is a 404, as an unknown one is: a tag that only drafts or
+        studies waiting for their date have must not be named on a public page."""
         if not self.all_slugs:
             return {}
-        # The kept count includes studies waiting for their date; `check_named_tags_are_public`
-        # rules those out where they could show.
-        named = Tag.objects.filter(slug__in=self.all_slugs, published_studies__gt=0)
-        tags_by_slug = {tag.slug: tag for tag in named}
+        named = tagcounts.with_public_studies(Tag.objects.filter(slug__in=self.all_slugs))
+        tags_by_slug = {tag.slug: tag for tag in named if tag.public_studies > 0}
         if unknown := [slug for slug in self.all_slugs if slug not in tags_by_slug]:
             raise Http404(f"No tag “{unknown[0]}”.")
         return tags_by_slug
-
-    def check_named_tags_are_public(self, tags_by_slug):
-        """404 if a named tag is carried only by studies still waiting for their date.
-        Needed only when a filter finds nothing: any tag a found study carries is public."""
-        for tag in tags_by_slug.values():
-            if not CaseStudy.objects.published().filter(tag_links__tag=tag).exists():
-                raise Http404(f"No tag “{tag.slug}”.")
 
     def describe(self, tags_by_slug):
         """The filter in words, for titles: "Security + Encryption, without Legacy"."""

@@ -14,7 +14,7 @@ and found through the date index.
 """
 
 from django.db import connection, connections
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete, pre_save
 from django.utils import timezone
@@ -99,17 +99,24 @@ def waiting_links():
     ).order_by()
 
 
+def with_public_studies(tags):
+    """Tags with `public_studies`: how many public studies carry each, read from the kept
+    count less the studies still waiting for their date (a few rows, from an index)."""
+    waiting = waiting_links().filter(tag=OuterRef("pk")).values("tag").annotate(n=Count("pk")).values("n")
+    return tags.annotate(public_studies=F("published_studies") - Coalesce(Subquery(waiting), 0))
+
+
 def public_studies_of(tags):
     """How many public studies carry every one of `tags`, as a value a query can carry.
 
     Read from the kept counts for one tag or two (their waiting studies subtracted);
-    None for more, which the caller counts.
+    None for more, which the caller counts. The tags come from `with_public_studies`.
     """
     waiting = waiting_links()
     if len(tags) == 1:
-        kept = Value(tags[0].published_studies)
-        waiting = waiting.filter(tag=tags[0])
-    elif len(tags) == 2:
+        # Counted already, by `with_public_studies`.
+        return Value(tags[0].public_studies)
+    if len(tags) == 2:
         pair = TagPair.objects.filter(tag=tags[0], other=tags[1])
         kept = Coalesce(Subquery(pair.values("published_studies")), 0)
         waiting = waiting.filter(tag=tags[0], content_object__tag_links__tag=tags[1])

@@ -466,7 +466,10 @@ def test_a_tag_only_drafts_or_waiting_studies_carry_is_never_named_in_public(cli
         "tag=coming-soon",
         "tag=coming-soon&tag=security",
         "tag=secret-project&tag=security&match=any",
+        "tag=coming-soon&tag=security&match=any",
         "exclude=secret-project",
+        "exclude=coming-soon",
+        "tag=security&exclude=coming-soon",
         "tag=security&exclude=secret-project",
     ]:
         response = client.get(f"{path}?{query}")
