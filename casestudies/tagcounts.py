@@ -112,16 +112,14 @@ def public_studies_of(tags):
     Read from the kept counts for one tag or two (their waiting studies subtracted);
     None for more, which the caller counts. The tags come from `with_public_studies`.
     """
-    waiting = waiting_links()
     if len(tags) == 1:
         # Counted already, by `with_public_studies`.
         return Value(tags[0].public_studies)
-    if len(tags) == 2:
-        pair = TagPair.objects.filter(tag=tags[0], other=tags[1])
-        kept = Coalesce(Subquery(pair.values("published_studies")), 0)
-        waiting = waiting.filter(tag=tags[0], content_object__tag_links__tag=tags[1])
-    else:
+    if len(tags) != 2:
         return None
+    pair = TagPair.objects.filter(tag=tags[0], other=tags[1])
+    kept = Coalesce(Subquery(pair.values("published_studies")), 0)
+    waiting = waiting_links().filter(tag=tags[0], content_object__tag_links__tag=tags[1])
     waiting_count = Subquery(waiting.values("tag").annotate(n=Count("pk")).values("n"))
     return kept - Coalesce(waiting_count, 0)
 
