@@ -13,7 +13,6 @@ from django.http import Http404
 from django.urls import reverse
 
 from casestudies import tagcounts
-from casestudies.models import Tag
 from casestudies.search import search
 
 # More tags than this in one filter is not a real reader's question.
@@ -118,7 +117,7 @@ class StudyFilter:
         studies waiting for their date have must not be named on a public page."""
         if not self.all_slugs:
             return {}
-        named = tagcounts.with_public_studies(Tag.objects.filter(slug__in=self.all_slugs))
+        named = tagcounts.tags_with_public_studies(self.all_slugs)
         tags_by_slug = {tag.slug: tag for tag in named if tag.public_studies > 0}
         if unknown := [slug for slug in self.all_slugs if slug not in tags_by_slug]:
             raise Http404(f"No tag “{unknown[0]}”.")

@@ -14,7 +14,8 @@ and found through the date index.
 """
 
 from django.db import connection, connections
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete, pre_save
 from django.utils import timezone
@@ -91,60 +92,85 @@ def recount_combinations(model, fields, joins, tag_ids, using):
         cursor.execute(insert, [CaseStudy.Status.PUBLISHED, *ids * len(aliases)])
 
 
-def waiting_links():
-    """Links of the studies published but still waiting for their date."""
-    return TaggedCaseStudy.objects.filter(
-        content_object__status=CaseStudy.Status.PUBLISHED,
-        content_object__published_at__gt=timezone.now(),
-    ).order_by()
+# Reading the counts. By hand, like the writing above: they run on every list page, and
+# composed through the ORM (correlated subqueries, expressions) they cost more to compile
+# than to run. Names come from the models; values are parameters.
 
 
-def with_public_studies(tags):
-    """Tags with `public_studies`: how many public studies carry each, read from the kept
-    count less the studies still waiting for their date (a few rows, from an index)."""
-    waiting = waiting_links().filter(tag=OuterRef("pk")).values("tag").annotate(n=Count("pk")).values("n")
-    return tags.annotate(public_studies=F("published_studies") - Coalesce(Subquery(waiting), 0))
+def table_names():
+    quote = connection.ops.quote_name
+    return tuple(quote(model._meta.db_table) for model in (Tag, TaggedCaseStudy, CaseStudy))
+
+
+def waiting_per_tag(carrying=()):
+    """SQL and parameters of a derived table `(tag, n)`: for each tag, how many studies
+    published but still waiting for their date carry it (and every tag of `carrying`).
+
+    A few rows, found through the date index; the kept counts less these are the public ones.
+    """
+    _, links, studies = table_names()
+    also_carrying = "".join(
+        f"JOIN {links} also{index} ON also{index}.content_object_id = study.id AND also{index}.tag_id = %s "
+        for index in range(len(carrying))
+    )
+    sql = (
+        f"SELECT link.tag_id AS tag, COUNT(*) AS n FROM {studies} study "  # noqa: S608
+        f"JOIN {links} link ON link.content_object_id = study.id {also_carrying}"
+        "WHERE study.status = %s AND study.published_at > %s GROUP BY link.tag_id"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    return sql, [*(tag.pk for tag in carrying), CaseStudy.Status.PUBLISHED, now]
+
+
+def tags_with_public_studies(slugs):
+    """The tags of these slugs, each with `public_studies`: how many public studies carry it."""
+    tag_table, _, _ = table_names()
+    waiting_sql, waiting_params = waiting_per_tag()
+    placeholders = ", ".join(["%s"] * len(slugs))
+    sql = (
+        f"SELECT {tag_table}.*, {tag_table}.published_studies - COALESCE(waiting.n, 0) AS public_studies "  # noqa: S608
+        f"FROM {tag_table} LEFT JOIN ({waiting_sql}) waiting ON waiting.tag = {tag_table}.id "
+        f"WHERE {tag_table}.slug IN ({placeholders})"
+    )
+    return list(Tag.objects.raw(sql, [*waiting_params, *slugs]))
 
 
 def public_studies_of(tags):
     """How many public studies carry every one of `tags`, as a value a query can carry.
 
     Read from the kept counts for one tag or two (their waiting studies subtracted);
-    None for more, which the caller counts. The tags come from `with_public_studies`.
+    None for more, which the caller counts. The tags come from `tags_with_public_studies`.
     """
     if len(tags) == 1:
-        # Counted already, by `with_public_studies`.
+        # Counted already, by `tags_with_public_studies`.
         return Value(tags[0].public_studies)
     if len(tags) != 2:
         return None
-    pair = TagPair.objects.filter(tag=tags[0], other=tags[1])
-    kept = Coalesce(Subquery(pair.values("published_studies")), 0)
-    waiting = waiting_links().filter(tag=tags[0], content_object__tag_links__tag=tags[1])
-    waiting_count = Subquery(waiting.values("tag").annotate(n=Count("pk")).values("n"))
-    return kept - Coalesce(waiting_count, 0)
+    pairs = connection.ops.quote_name(TagPair._meta.db_table)
+    waiting_sql, waiting_params = waiting_per_tag(carrying=[tags[1]])
+    sql = (
+        f"COALESCE((SELECT published_studies FROM {pairs} WHERE tag_id = %s AND other_id = %s), 0) "  # noqa: S608
+        f"- COALESCE((SELECT waiting.n FROM ({waiting_sql}) waiting WHERE waiting.tag = %s), 0)"
+    )
+    return RawSQL(sql, [tags[0].pk, tags[1].pk, *waiting_params, tags[0].pk], output_field=IntegerField())  # noqa: S611
 
 
 def tags_found_with(tags, limit):
     """The other tags of the public studies carrying all of `tags` (one tag or two), most
     common first, each with `study_count`; read from the kept pair or triple counts."""
-    waiting = waiting_links()
-    for tag in tags:
-        waiting = waiting.filter(content_object__tag_links__tag=tag)
-    waiting = waiting.exclude(tag__in=tags).values("tag").annotate(n=Count("pk"))
-    waiting_sql, waiting_params = waiting.query.sql_with_params()
     if len(tags) == 1:
         kept_table, kept_where, kept_params = TagPair._meta.db_table, "kept.tag_id = %s", [tags[0].pk]
     else:
         first, second = sorted(tag.pk for tag in tags)
         kept_table, kept_where = TagTriple._meta.db_table, "kept.first_id = %s AND kept.second_id = %s"
         kept_params = [first, second]
-    tag_table = connection.ops.quote_name(Tag._meta.db_table)
+    tag_table, _, _ = table_names()
+    waiting_sql, waiting_params = waiting_per_tag(carrying=tags)
     count = "kept.published_studies - COALESCE(waiting.n, 0)"
-    # Names come from the models; values are parameters.
     sql = (
         f"SELECT {tag_table}.*, {count} AS study_count FROM {connection.ops.quote_name(kept_table)} kept "  # noqa: S608
         f"JOIN {tag_table} ON {tag_table}.id = kept.other_id "
-        f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = kept.other_id '
+        f"LEFT JOIN ({waiting_sql}) waiting ON waiting.tag = kept.other_id "
         f"WHERE {kept_where} AND {count} > 0 ORDER BY {most_used_first(tag_table)} LIMIT %s"
     )
     return Tag.objects.raw(sql, (*waiting_params, *kept_params, limit))
@@ -157,21 +183,19 @@ def most_used_first(table):
 
 def tags_in_public_use(limit=None):
     """Tags carried by at least one public study, most used first, each with `study_count`."""
-    waiting = waiting_links().values("tag").annotate(n=Count("pk"))
-    waiting_sql, params = waiting.query.sql_with_params()
-    # A join to the waiting studies counted once for all tags: the ORM would write a
-    # correlated subquery here, which counts them again for every tag.
-    table = connection.ops.quote_name(Tag._meta.db_table)
-    count = f"{table}.published_studies - COALESCE(waiting.n, 0)"
-    # Names come from the models; values are parameters.
+    tag_table, _, _ = table_names()
+    waiting_sql, params = waiting_per_tag()
+    # A join to the waiting studies counted once for all tags, rather than a correlated
+    # subquery that counts them again for every tag.
+    count = f"{tag_table}.published_studies - COALESCE(waiting.n, 0)"
     sql = (
-        f"SELECT {table}.*, {count} AS study_count FROM {table} "  # noqa: S608
-        f'LEFT JOIN ({waiting_sql}) waiting ON waiting."tag" = {table}.id '
-        f"WHERE {count} > 0 ORDER BY {most_used_first(table)}"
+        f"SELECT {tag_table}.*, {count} AS study_count FROM {tag_table} "  # noqa: S608
+        f"LEFT JOIN ({waiting_sql}) waiting ON waiting.tag = {tag_table}.id "
+        f"WHERE {count} > 0 ORDER BY {most_used_first(tag_table)}"
     )
     if limit is not None:
         sql += " LIMIT %s"
-        params += (limit,)
+        params.append(limit)
     return Tag.objects.raw(sql, params)
 
 
