@@ -3,7 +3,7 @@ from typing import NamedTuple
 import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models.functions import Lower
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
@@ -123,7 +123,7 @@ class TaggedCaseStudy(TaggedItemBase):
 class CaseStudyQuerySet(models.QuerySet):
     def published(self, at=None):
         """What the public may see (at the moment `at`, by default now): the one rule
-        every public page starts from."""
+        every public page starts from (`public_condition` says it in SQL)."""
         return self.filter(status=CaseStudy.Status.PUBLISHED, published_at__lte=at or timezone.now())
 
     def tagged_with_all(self, tag_slugs):
@@ -144,42 +144,6 @@ class CaseStudyQuerySet(models.QuerySet):
         tagged = TaggedCaseStudy.objects.filter(tag__slug__in=tag_slugs).values("content_object")
         return self.exclude(pk__in=tagged)
 
-    def related_to(self, study, limit):
-        """Up to `limit` studies sharing tags with `study`, most shared first, then newest.
-
-        Each has its title, slug and `shared_tags` (its other fields load on use).
-        """
-        tag_ids = [tag.pk for tag in study.tag_list]
-        if not tag_ids:
-            return []
-        shared = (
-            TaggedCaseStudy.objects.filter(tag__in=tag_ids)
-            .exclude(content_object=study.pk)
-            .order_by()
-            .values("content_object_id")
-            .annotate(shared=models.Count("pk"))
-        )
-        candidates = self.exclude(pk=study.pk).order_by().values("id", "published_at", "title")
-        candidates_sql, candidates_params = candidates.query.sql_with_params()
-        shared_sql, shared_params = shared.query.sql_with_params()
-        table = connections[self.db].ops.quote_name(self.model._meta.db_table)
-        # The shared-tag counts as a derived table, counted once from the links of the
-        # study's tags; then only the chosen few studies are read. Written as a join in
-        # the ORM, the planners walk every public study and look each one up instead,
-        # ten times slower at 10,000 studies.
-        ranked = (
-            "SELECT candidate.id, counted.shared, candidate.published_at, candidate.title "  # noqa: S608 - names come from the models
-            f"FROM ({candidates_sql}) candidate "
-            f"JOIN ({shared_sql}) counted ON counted.content_object_id = candidate.id "
-            "ORDER BY counted.shared DESC, candidate.published_at DESC, candidate.title LIMIT %s"
-        )
-        sql = (
-            f"SELECT study.id, study.title, study.slug, ranked.shared AS shared_tags FROM ({ranked}) ranked "  # noqa: S608
-            f"JOIN {table} study ON study.id = ranked.id "
-            "ORDER BY ranked.shared DESC, ranked.published_at DESC, ranked.title"
-        )
-        return self.model.objects.raw(sql, (*candidates_params, *shared_params, limit))
-
     def for_cards(self):
         """What a card shows: everything but the body, with the tags in one more query."""
         return self.without_body().with_tags()
@@ -192,6 +156,13 @@ class CaseStudyQuerySet(models.QuerySet):
         return self.prefetch_related(
             models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
         )
+
+
+def public_condition(alias, at=None, using=DEFAULT_DB_ALIAS):
+    """`CaseStudyQuerySet.published()` as SQL on the study table called `alias`, with its
+    parameters: for the few queries a study page runs that are written by hand."""
+    moment = connections[using].ops.adapt_datetimefield_value(at or timezone.now())
+    return f"{alias}.published_at <= %s AND {alias}.status = %s", [moment, CaseStudy.Status.PUBLISHED]
 
 
 class Neighbour(NamedTuple):
@@ -292,34 +263,71 @@ class CaseStudy(models.Model):
     def get_absolute_url(self):
         return reverse("casestudies:detail", args=[self.slug])
 
+    # The study page's other studies. Written by hand: composed through the ORM, these
+    # small queries cost more to compile than to run. Names come from the models; values
+    # are parameters.
+
     def neighbours(self):
         """The published studies listed just before this one (newer) and just after it
         (older), each a Neighbour or None, read in one query."""
-        public = CaseStudy.objects.published
-        # Each a range on the date, which the list-order index answers, less the ties on
-        # that date that do not qualify. Older ones are those public at this study's date
-        # (or now, for a preview of a later one), so the index scan starts here, not at today.
-        newer = (
-            public()
-            .filter(published_at__gte=self.published_at)
-            .exclude(published_at=self.published_at, title__gte=self.title)
-            .order_by("published_at", "-title")
+        using = CaseStudy.objects.db
+        ops = connections[using].ops
+        table = ops.quote_name(CaseStudy._meta.db_table)
+        date = ops.adapt_datetimefield_value(self.published_at)
+        newer_public, newer_params = public_condition("study", using=using)
+        # Older ones are those public at this study's date (or now, for a preview of a later
+        # one), so the scan of the list-order index starts here, not at today.
+        older_public, older_params = public_condition(
+            "study", at=min(self.published_at, timezone.now()), using=using
         )
-        older = (
-            public(at=min(self.published_at, timezone.now()))
-            .exclude(published_at=self.published_at, title__lte=self.title)
-            .order_by("-published_at", "title")
+        # Each a range on the date, less the ties on that date that do not qualify.
+        sql = (
+            "SELECT 'newer', newer.slug, newer.title FROM ("  # noqa: S608
+            f"SELECT study.slug, study.title FROM {table} study WHERE {newer_public} "
+            "AND study.published_at >= %s AND NOT (study.published_at = %s AND study.title >= %s) "
+            "ORDER BY study.published_at, study.title DESC LIMIT 1) newer "
+            "UNION ALL "
+            "SELECT 'older', older.slug, older.title FROM ("
+            f"SELECT study.slug, study.title FROM {table} study WHERE {older_public} "
+            "AND NOT (study.published_at = %s AND study.title <= %s) "
+            "ORDER BY study.published_at DESC, study.title LIMIT 1) older"
         )
-        sql, params = [], []
-        for side, queryset in (("newer", newer), ("older", older)):
-            part_sql, part_params = queryset.values("slug", "title")[:1].query.sql_with_params()
-            sql.append(f"SELECT %s AS side, neighbour.slug, neighbour.title FROM ({part_sql}) neighbour")  # noqa: S608 - SQL from the ORM
-            params += [side, *part_params]
-        # Both in one round trip: Django cannot UNION sliced querysets on every database.
-        with connections[CaseStudy.objects.db].cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(sql), params)
+        params = [*newer_params, date, date, self.title, *older_params, date, self.title]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
             found = {side: Neighbour(slug, title) for side, slug, title in cursor.fetchall()}
         return found.get("newer"), found.get("older")
+
+    def related(self, limit):
+        """Up to `limit` public studies sharing tags with this one, most shared first, then
+        newest. Each has its title, slug and `shared_tags` (its other fields load on use)."""
+        tag_ids = [tag.pk for tag in self.tag_list]
+        if not tag_ids:
+            return []
+        using = CaseStudy.objects.db
+        quote = connections[using].ops.quote_name
+        table, links = quote(CaseStudy._meta.db_table), quote(TaggedCaseStudy._meta.db_table)
+        public, public_params = public_condition("candidate", using=using)
+        tags_in = ", ".join(["%s"] * len(tag_ids))
+        # The shared-tag counts as a derived table, counted once from the links of the
+        # study's tags; then only the chosen few studies are read. Written as a join, the
+        # planners walk every public study and look each one up instead, ten times slower
+        # at 10,000 studies.
+        ranked = (
+            "SELECT candidate.id, counted.shared, candidate.published_at, candidate.title "  # noqa: S608
+            f"FROM {table} candidate JOIN ("
+            f"SELECT link.content_object_id, COUNT(*) AS shared FROM {links} link "
+            f"WHERE link.tag_id IN ({tags_in}) AND link.content_object_id <> %s "
+            "GROUP BY link.content_object_id"
+            f") counted ON counted.content_object_id = candidate.id WHERE {public} "
+            "ORDER BY counted.shared DESC, candidate.published_at DESC, candidate.title LIMIT %s"
+        )
+        sql = (
+            f"SELECT study.id, study.title, study.slug, ranked.shared AS shared_tags FROM ({ranked}) ranked "  # noqa: S608
+            f"JOIN {table} study ON study.id = ranked.id "
+            "ORDER BY ranked.shared DESC, ranked.published_at DESC, ranked.title"
+        )
+        return list(CaseStudy.objects.raw(sql, [*tag_ids, self.pk, *public_params, limit]))
 
     def clean(self):
         if self.slug in RESERVED_SLUGS:

@@ -111,7 +111,7 @@ def for_study_page(studies):
 
 
 def study_page_context(study):
-    related = CaseStudy.objects.published().related_to(study, RELATED_STUDIES)
+    related = study.related(RELATED_STUDIES)
     newer, older = study.neighbours()
     return {"study": study, "related": related, "newer": newer, "older": older}
 

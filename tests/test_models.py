@@ -2,9 +2,10 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag
+from casestudies.models import CaseStudy, Tag, public_condition
 from tests.factories import CaseStudyFactory, draft, scheduled
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +24,26 @@ def test_scheduled_study_becomes_public_at_its_time(time_machine):
     assert not CaseStudy.objects.published().exists()
     time_machine.move_to(study.published_at + datetime.timedelta(seconds=1), tick=False)
     assert list(CaseStudy.objects.published()) == [study]
+
+
+def test_public_condition_says_in_sql_what_published_says(time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    public = CaseStudyFactory()
+    on_the_second = CaseStudyFactory(published_at=timezone.now())
+    draft()
+    waiting = scheduled()
+    condition, params = public_condition("study")
+    table = connection.ops.quote_name(CaseStudy._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT study.id FROM {table} study WHERE {condition}", params)
+        found = {row[0] for row in cursor.fetchall()}
+    assert found == set(CaseStudy.objects.published().values_list("pk", flat=True))
+    assert found == {public.pk, on_the_second.pk}
+    # At a later moment, as for the older neighbour of a preview.
+    condition, params = public_condition("study", at=waiting.published_at)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT study.id FROM {table} study WHERE {condition}", params)
+        assert {row[0] for row in cursor.fetchall()} == {public.pk, on_the_second.pk, waiting.pk}
 
 
 def test_studies_are_ordered_newest_first_then_by_title():
@@ -67,7 +88,7 @@ def test_related_studies_share_tags_most_shared_first_then_newest():
     )
     CaseStudyFactory(title="Unrelated", tags=["Backend"])
     draft(title="Draft", tags=["Security", "Encryption", "HIPAA"])
-    related = list(CaseStudy.objects.published().related_to(study, 3))
+    related = study.related(3)
     assert related == [two, one_newer, one_older]
     assert [r.shared_tags for r in related] == [2, 1, 1]
 
