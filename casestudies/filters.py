@@ -5,12 +5,13 @@ Each filter has one URL: `StudyFilter.url()` writes its canonical spelling
 fixed order), and the list view redirects (301) any other spelling to it.
 """
 
+import functools
 import unicodedata
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django.http import Http404
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from casestudies import tagcounts
 from casestudies.search import search
@@ -42,6 +43,18 @@ def normalised_query(text):
     a space: it would otherwise be echoed into the page, the feed link and the box."""
     text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in normalised(text))
     return " ".join(text.split())
+
+
+def path_of(view_name):
+    """The path of a view without arguments. A list page links to a dozen filters, and
+    reverse() costs more than all the rest of writing their URLs."""
+    return _path_under(view_name, get_script_prefix())
+
+
+@functools.lru_cache(maxsize=64)
+def _path_under(view_name, script_prefix):
+    # reverse() reads the script prefix itself; it is an argument here to key the cache.
+    return reverse(view_name)
 
 
 @dataclass(frozen=True)
@@ -104,12 +117,12 @@ class StudyFilter:
     def url(self, page=None):
         """The list page of this filter."""
         query = urlencode(self.params(page))
-        return reverse("casestudies:list") + (f"?{query}" if query else "")
+        return path_of("casestudies:list") + (f"?{query}" if query else "")
 
     def feed_url(self):
         """The Atom feed of this filter: the list's query string on the feed's path."""
         query = urlencode(self.params())
-        return reverse("casestudies:feed") + (f"?{query}" if query else "")
+        return path_of("casestudies:feed") + (f"?{query}" if query else "")
 
     def named_tags(self):
         """The tags this filter names, by slug, each with `public_studies`. A slug no

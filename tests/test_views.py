@@ -6,8 +6,10 @@ from bs4 import BeautifulSoup
 from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
+from django.urls import set_script_prefix
 from django.utils import timezone
 
+from casestudies.filters import StudyFilter
 from casestudies.views import STUDIES_PER_PAGE
 from tests.factories import CaseStudyFactory, draft, scheduled
 
@@ -589,3 +591,15 @@ def test_a_search_finding_nothing_says_so(client):
     CaseStudyFactory()
     response = client.get("/case-studies/?q=zeppelin")
     assert "No case study matches “zeppelin”.".encode() in response.content
+
+
+def test_filter_links_follow_the_prefix_the_site_is_served_under():
+    security = StudyFilter(tags=("security",))
+    assert security.url() == "/case-studies/?tag=security"
+    set_script_prefix("/portfolio/")
+    try:
+        assert security.url(page=2) == "/portfolio/case-studies/?tag=security&page=2"
+        assert security.feed_url() == "/portfolio/case-studies/feed/?tag=security"
+    finally:
+        set_script_prefix("/")
+    assert security.url() == "/case-studies/?tag=security"
