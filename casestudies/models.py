@@ -83,6 +83,20 @@ class TagPair(models.Model):
         return f"{self.tag_id} + {self.other_id}: {self.published_studies}"
 
 
+class PublishedTotal(models.Model):
+    """How many studies are published, whatever their date: one row.
+
+    Kept by casestudies.tagcounts, like Tag.published_studies: the list reads its
+    total ("Page 1 of 750") from here, less the few studies still waiting for their
+    date, rather than counting every public study on each request.
+    """
+
+    published_studies = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.published_studies} published"
+
+
 class TagTriple(models.Model):
     """How many published studies carry both tags of a pair (`first`, `second`, in id order) and `other`.
 

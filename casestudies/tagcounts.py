@@ -1,4 +1,5 @@
-"""How many published studies carry each tag, each pair and each triple of tags, kept at save time.
+"""How many published studies there are, and carry each tag, each pair and each triple of tags,
+kept at save time.
 
 The list's "Browse by tag" panel and /tags/ read the tag's own column; a one-tag
 list reads that tag's pairs (TagPair) for its total and its facets, and a
@@ -13,14 +14,14 @@ it. So readers subtract the studies still waiting for their date, which are few
 and found through the date index.
 """
 
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete, pre_save
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag, TaggedCaseStudy, TagPair, TagTriple
+from casestudies.models import CaseStudy, PublishedTotal, Tag, TaggedCaseStudy, TagPair, TagTriple
 
 
 def links_per_tag(links):
@@ -29,14 +30,17 @@ def links_per_tag(links):
 
 
 def recount(tag_ids=None, *, using="default"):
-    """Count again the published studies of the given tags, and of their pairs and triples (all when None).
+    """Count again the published studies of the given tags, and of their pairs and triples (all,
+    and the total of published studies, when None).
 
     A change to one study changes only the pairs and triples among its own tags,
     so callers pass those; a popular tag's pairs with every other tag are not
     counted again.
     """
     tags = Tag.objects.using(using)
-    if tag_ids is not None:
+    if tag_ids is None:
+        recount_total(using)
+    else:
         tag_ids = sorted(set(tag_ids))
         tags = tags.filter(pk__in=tag_ids)
     published_links = TaggedCaseStudy.objects.filter(content_object__status=CaseStudy.Status.PUBLISHED)
@@ -51,6 +55,16 @@ def recount(tag_ids=None, *, using="default"):
         tag_ids,
         using,
     )
+
+
+def recount_total(using="default"):
+    """Count the published studies again, into the one PublishedTotal row."""
+    published = CaseStudy.objects.using(using).filter(status=CaseStudy.Status.PUBLISHED)
+    with transaction.atomic(using=using):
+        # Locked first, so that of two saves at once the second counts after the first commits.
+        total, _ = PublishedTotal.objects.using(using).select_for_update().get_or_create(pk=1)
+        total.published_studies = published.count()
+        total.save(update_fields=["published_studies"])
 
 
 def recount_combinations(model, fields, joins, tag_ids, using):
@@ -120,6 +134,21 @@ def waiting_per_tag(carrying=()):
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     return sql, [*(tag.pk for tag in carrying), CaseStudy.Status.PUBLISHED, now]
+
+
+def all_public_studies():
+    """How many studies are public, as a value a query can carry: the kept total less the
+    studies waiting for their date (counted, should the row be missing)."""
+    totals = connection.ops.quote_name(PublishedTotal._meta.db_table)
+    _, _, studies = table_names()
+    published = f"SELECT COUNT(*) FROM {studies} study WHERE study.status = %s"  # noqa: S608
+    sql = (
+        f"COALESCE((SELECT published_studies FROM {totals} WHERE id = 1), ({published})) "  # noqa: S608
+        f"- ({published} AND study.published_at > %s)"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    status = CaseStudy.Status.PUBLISHED
+    return RawSQL(sql, [status, status, now], output_field=IntegerField())  # noqa: S611
 
 
 def tags_with_public_studies(slugs):
@@ -210,6 +239,12 @@ def tags_of_study(study_id, using):
 def study_saved(sender, instance, using, **kwargs):
     # Its status may have changed: each of its tags gains or loses it, and so does each pair of them.
     recount(tags_of_study(instance.pk, using), using=using)
+    recount_total(using)
+
+
+def study_deleted(sender, instance, using, **kwargs):
+    # Its tags lose it as its links go (link_changed).
+    recount_total(using)
 
 
 def link_deleting(sender, instance, using, **kwargs):
@@ -245,6 +280,7 @@ def studies_changed_in_bulk(studies: QuerySet):
     """For code that changes studies' status with update(), which sends no signal."""
     links = TaggedCaseStudy.objects.filter(content_object__in=studies.values("pk"))
     recount(links.values_list("tag", flat=True), using=studies.db)
+    recount_total(studies.db)
 
 
 def recount_after_migrate(sender, using="default", **kwargs):
@@ -254,6 +290,7 @@ def recount_after_migrate(sender, using="default", **kwargs):
 def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
     post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="tagcounts.study_saved")
+    post_delete.connect(study_deleted, sender=CaseStudy, dispatch_uid="tagcounts.study_deleted")
     pre_save.connect(link_restoring, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_restoring")
     post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_saved")
     pre_delete.connect(link_deleting, sender=TaggedCaseStudy, dispatch_uid="tagcounts.link_deleting")

@@ -35,9 +35,12 @@ def study_list(request):
     tags_by_slug = study_filter.named_tags()
 
     studies = study_filter.apply(CaseStudy.objects.published())
-    # The total of one tag, or of two, is kept at save time; other filters count their studies.
+    # The total of all studies, of one tag or of two, is kept at save time; other filters
+    # count their studies.
     total = None
-    if study_filter.is_tags_only:
+    if study_filter.is_everything:
+        total = tagcounts.all_public_studies()
+    elif study_filter.is_tags_only:
         total = tagcounts.public_studies_of([tags_by_slug[slug] for slug in study_filter.tags])
     page = paginate(studies.without_body(), request.GET.get("page"), total)
     return render(

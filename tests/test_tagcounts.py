@@ -11,8 +11,9 @@ from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.utils import timezone
 
-from casestudies.models import CaseStudy, Tag, TagPair, TagTriple
+from casestudies.models import CaseStudy, PublishedTotal, Tag, TagPair, TagTriple
 from casestudies.tagcounts import recount
+from casestudies.views import STUDIES_PER_PAGE
 from tests.factories import CaseStudyFactory, draft, scheduled
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +269,43 @@ def test_kept_pair_counts_agree_with_counting_the_links(client):
                 }
                 expected_facets = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
                 assert two_tag_list(client, tag.slug, other.slug) == (both.count(), expected_facets)
+
+
+def pages_of_the_list(client):
+    """The unfiltered list's "Page 1 of N", whose N comes from the kept total."""
+    soup = BeautifulSoup(client.get("/case-studies/").content, "html.parser")
+    status = soup.select_one(".pagination-status")
+    return status.get_text(strip=True) if status else "one page"
+
+
+def test_the_lists_page_count_follows_publishing_deleting_and_the_clock(superuser_client, time_machine):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    CaseStudyFactory.create_batch(STUDIES_PER_PAGE)
+    waiting = scheduled()
+    unpublished = draft()
+    assert pages_of_the_list(superuser_client) == "one page"
+    unpublished.status = CaseStudy.Status.PUBLISHED
+    unpublished.save()
+    assert pages_of_the_list(superuser_client) == "Page 1 of 2"
+    superuser_client.post(STUDIES, {"_selected_action": [unpublished.pk], "action": "unpublish"})
+    assert pages_of_the_list(superuser_client) == "one page"
+    superuser_client.post(STUDIES, {"_selected_action": [unpublished.pk], "action": "publish"})
+    assert pages_of_the_list(superuser_client) == "Page 1 of 2"
+    unpublished.delete()
+    assert pages_of_the_list(superuser_client) == "one page"
+    time_machine.move_to(waiting.published_at + datetime.timedelta(seconds=1), tick=False)
+    assert pages_of_the_list(superuser_client) == "Page 1 of 2"
+
+
+def test_the_list_total_is_set_right_by_migrate_or_recount_and_counted_without_its_row(client):
+    CaseStudyFactory.create_batch(STUDIES_PER_PAGE + 1)
+    PublishedTotal.objects.update(published_studies=0)
+    assert pages_of_the_list(client) == "one page"
+    call_command("migrate", verbosity=0)
+    assert pages_of_the_list(client) == "Page 1 of 2"
+    PublishedTotal.objects.update(published_studies=0)
+    recount()
+    assert pages_of_the_list(client) == "Page 1 of 2"
+    PublishedTotal.objects.all().delete()
+    assert pages_of_the_list(client) == "Page 1 of 2"
