@@ -159,11 +159,13 @@ class CaseStudyQuerySet(models.QuerySet):
         return self.exclude(pk__in=tagged)
 
     def for_cards(self):
-        """What a card shows: everything but the body, with the tags in one more query."""
-        return self.without_body().with_tags()
+        """What a card shows, with the tags in one more query."""
+        return self.card_fields().with_tags()
 
-    def without_body(self):
-        return self.defer("body", "body_html", "toc_html")
+    def card_fields(self):
+        """Only the columns a card shows, or its stored HTML: a list page reads nothing else
+        of its studies, and each column read is one more value to convert, twelve times."""
+        return self.only("title", "slug", "summary", "published_at", "card_html", "card_key")
 
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""

@@ -42,7 +42,7 @@ def study_list(request):
         total = tagcounts.all_public_studies()
     elif study_filter.is_tags_only:
         total = tagcounts.public_studies_of([tags_by_slug[slug] for slug in study_filter.tags])
-    page = paginate(studies.without_body(), request.GET.get("page"), total)
+    page = paginate(studies.card_fields(), request.GET.get("page"), total)
     return render(
         request,
         "casestudies/list.html",
