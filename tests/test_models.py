@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from casestudies import models
 from casestudies.models import CaseStudy, Tag, public_condition
 from tests.factories import CaseStudyFactory, draft, scheduled
 
@@ -73,7 +74,10 @@ def test_neighbours_follow_the_list_order():
     assert neighbours["Draft"] == (beta.slug, oldest.slug)
 
 
-def test_related_studies_share_tags_most_shared_first_then_newest():
+# Both ways related studies are found: through the links of few tags, or along the public list.
+@pytest.mark.parametrize("by_id_up_to", [10**9, 0], ids=["by-id", "along-the-list"])
+def test_related_studies_share_tags_most_shared_first_then_newest(by_id_up_to, monkeypatch):
+    monkeypatch.setattr(models, "RELATED_BY_ID_UP_TO", by_id_up_to)
     study = CaseStudyFactory(tags=["Security", "Encryption", "HIPAA"])
     one_older = CaseStudyFactory(
         title="One tag, older", tags=["Security"], published_at=timezone.now() - datetime.timedelta(days=50)
@@ -88,6 +92,7 @@ def test_related_studies_share_tags_most_shared_first_then_newest():
     )
     CaseStudyFactory(title="Unrelated", tags=["Backend"])
     draft(title="Draft", tags=["Security", "Encryption", "HIPAA"])
+    scheduled(title="Waiting", tags=["Security", "Encryption", "HIPAA"])
     related = study.related(3)
     assert related == [two, one_newer, one_older]
     assert [r.shared_tags for r in related] == [2, 1, 1]
