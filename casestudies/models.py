@@ -181,6 +181,13 @@ def public_condition(alias, at=None, using=DEFAULT_DB_ALIAS):
     return f"{alias}.published_at <= %s AND {alias}.status = %s", [moment, CaseStudy.Status.PUBLISHED]
 
 
+def waiting_condition(alias, using=DEFAULT_DB_ALIAS):
+    """Its complement among published studies, as SQL on `alias` with its parameters: those
+    still waiting for their date, which the kept counts include and the public must not see."""
+    now = connections[using].ops.adapt_datetimefield_value(timezone.now())
+    return f"{alias}.status = %s AND {alias}.published_at > %s", [CaseStudy.Status.PUBLISHED, now]
+
+
 class Neighbour(NamedTuple):
     """A study next to another on the list, as its pager links to it."""
 

@@ -19,9 +19,16 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, 
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_delete, pre_save
-from django.utils import timezone
 
-from casestudies.models import CaseStudy, PublishedTotal, Tag, TaggedCaseStudy, TagPair, TagTriple
+from casestudies.models import (
+    CaseStudy,
+    PublishedTotal,
+    Tag,
+    TaggedCaseStudy,
+    TagPair,
+    TagTriple,
+    waiting_condition,
+)
 
 
 def links_per_tag(links):
@@ -127,13 +134,13 @@ def waiting_per_tag(carrying=()):
         f"JOIN {links} also{index} ON also{index}.content_object_id = study.id AND also{index}.tag_id = %s "
         for index in range(len(carrying))
     )
+    waiting, waiting_params = waiting_condition("study")
     sql = (
         f"SELECT link.tag_id AS tag, COUNT(*) AS n FROM {studies} study "  # noqa: S608
         f"JOIN {links} link ON link.content_object_id = study.id {also_carrying}"
-        "WHERE study.status = %s AND study.published_at > %s GROUP BY link.tag_id"
+        f"WHERE {waiting} GROUP BY link.tag_id"
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    return sql, [*(tag.pk for tag in carrying), CaseStudy.Status.PUBLISHED, now]
+    return sql, [*(tag.pk for tag in carrying), *waiting_params]
 
 
 def all_public_studies():
@@ -141,14 +148,14 @@ def all_public_studies():
     studies waiting for their date (counted, should the row be missing)."""
     totals = connection.ops.quote_name(PublishedTotal._meta.db_table)
     _, _, studies = table_names()
-    published = f"SELECT COUNT(*) FROM {studies} study WHERE study.status = %s"  # noqa: S608
+    waiting, waiting_params = waiting_condition("study")
+    count = f"SELECT COUNT(*) FROM {studies} study WHERE"  # noqa: S608
     sql = (
-        f"COALESCE((SELECT published_studies FROM {totals} WHERE id = 1), ({published})) "  # noqa: S608
-        f"- ({published} AND study.published_at > %s)"
+        f"COALESCE((SELECT published_studies FROM {totals} WHERE id = 1), ({count} study.status = %s)) "  # noqa: S608
+        f"- ({count} {waiting})"
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    status = CaseStudy.Status.PUBLISHED
-    return RawSQL(sql, [status, status, now], output_field=IntegerField())  # noqa: S611
+    params = [CaseStudy.Status.PUBLISHED, *waiting_params]
+    return RawSQL(sql, params, output_field=IntegerField())  # noqa: S611
 
 
 def tags_with_public_studies(slugs):
@@ -157,17 +164,16 @@ def tags_with_public_studies(slugs):
     placeholders = ", ".join(["%s"] * len(slugs))
     # For each of these few tags, its waiting studies: probed from the date index, rather
     # than counting the waiting studies of every tag.
+    waiting_where, waiting_params = waiting_condition("study")
     waiting = (
         f"SELECT COUNT(*) FROM {studies} study JOIN {links} link "  # noqa: S608
-        f"ON link.content_object_id = study.id AND link.tag_id = {tag_table}.id "
-        "WHERE study.status = %s AND study.published_at > %s"
+        f"ON link.content_object_id = study.id AND link.tag_id = {tag_table}.id WHERE {waiting_where}"
     )
     sql = (
         f"SELECT {tag_table}.*, {tag_table}.published_studies - ({waiting}) AS public_studies "  # noqa: S608
         f"FROM {tag_table} WHERE {tag_table}.slug IN ({placeholders})"
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    return list(Tag.objects.raw(sql, [CaseStudy.Status.PUBLISHED, now, *slugs]))
+    return list(Tag.objects.raw(sql, [*waiting_params, *slugs]))
 
 
 def public_studies_of(tags):
