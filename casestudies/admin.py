@@ -1,15 +1,14 @@
+import reversion
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.text import slugify
 from reversion.admin import VersionAdmin
 from taggit.models import Tag as TaggitTag
 
-from casestudies import tagcounts
 from casestudies.checks import review
 from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag
 from casestudies.previews import MAX_PREVIEW_BYTES, body_preview, share_preview_field
@@ -110,23 +109,40 @@ class CaseStudyAdmin(VersionAdmin):
 
     @admin.action(description="Publish selected case studies", permissions=["change"])
     def publish(self, request, queryset):
-        count = queryset.update(status=CaseStudy.Status.PUBLISHED)
-        tagcounts.studies_changed_in_bulk(queryset)
-        scheduled = queryset.filter(published_at__gt=timezone.now()).count()
-        self.message_user(request, f"Published {count} case stud{'y' if count == 1 else 'ies'}.")
+        changed = self.change_status(request, queryset, CaseStudy.Status.PUBLISHED, "Published")
+        scheduled = [study for study in changed if not study.is_public]
+        self.message_user(
+            request, f"Published {len(changed)} case stud{'y' if len(changed) == 1 else 'ies'}."
+        )
         if scheduled:
             self.message_user(
                 request,
-                f"{scheduled} of them {'is' if scheduled == 1 else 'are'} dated in the future "
+                f"{len(scheduled)} of them {'is' if len(scheduled) == 1 else 'are'} dated in the future "
                 "and will appear on the site at that date.",
                 messages.WARNING,
             )
 
     @admin.action(description="Unpublish selected case studies (back to draft)", permissions=["change"])
     def unpublish(self, request, queryset):
-        count = queryset.update(status=CaseStudy.Status.DRAFT)
-        tagcounts.studies_changed_in_bulk(queryset)
-        self.message_user(request, f"Moved {count} case stud{'y' if count == 1 else 'ies'} back to draft.")
+        changed = self.change_status(request, queryset, CaseStudy.Status.DRAFT, "Moved back to draft")
+        self.message_user(
+            request, f"Moved {len(changed)} case stud{'y' if len(changed) == 1 else 'ies'} back to draft."
+        )
+
+    def change_status(self, request, queryset, status, comment):
+        """Save each selected study that is not already `status`, as an edit in its form would,
+        with a revision of its own: every save's consequences follow (search, pages, counts)
+        and History shows the change. The studies are read once, before any is changed, so a
+        changelist filtered by status still names the same studies after the first save."""
+        with transaction.atomic():
+            changed = [study for study in queryset if study.status != status]
+            for study in changed:
+                with reversion.create_revision(atomic=False):
+                    study.status = status
+                    study.save(update_fields=["status", "updated_at"])
+                    reversion.set_user(request.user)
+                    reversion.set_comment(f"{comment} with the list's action.")
+        return changed
 
 
 class TagForm(forms.ModelForm):

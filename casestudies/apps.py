@@ -6,15 +6,7 @@ class CaseStudiesConfig(AppConfig):
     verbose_name = "Case studies"
 
     def ready(self):
-        from casestudies import cards, search, socialcards, tagcounts
-        from portfolio import pagecache
+        from casestudies import contentchanges
 
-        # Each study's share image is drawn again when what it shows changes.
-        socialcards.connect_receivers()
-        # The search index follows every change to a study, its tags and their names.
-        search.connect_receivers(self)
-        # So do the per-tag counts of published studies, and each study's card on the list.
-        tagcounts.connect_receivers(self)
-        cards.connect_receivers(self)
-        # Last, so the index and cards are current before stored pages are dropped.
-        pagecache.connect_receivers()
+        # Every change that can show on a page: the search index, then the content generation.
+        contentchanges.connect_receivers(self)

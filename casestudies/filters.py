@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 
-from casestudies import tagcounts
+from casestudies.models import CaseStudy
 from casestudies.search import search
 
 # More tags than this in one filter is not a real reader's question.
@@ -125,13 +125,13 @@ class StudyFilter:
         return path_of("casestudies:feed") + (f"?{query}" if query else "")
 
     def named_tags(self):
-        """The tags this filter names, by slug, each with `public_studies`. A slug no
-        public study carries is a 404, as an unknown one is: a tag that only drafts or
-        studies waiting for their date have must not be named on a public page."""
+        """The tags this filter names, by slug. A slug no public study carries is a 404, as
+        an unknown one is: a tag that only drafts or studies waiting for their date have
+        must not be named on a public page."""
         if not self.all_slugs:
             return {}
-        named = tagcounts.tags_with_public_studies(self.all_slugs)
-        tags_by_slug = {tag.slug: tag for tag in named if tag.public_studies > 0}
+        named = CaseStudy.objects.published().tag_counts().filter(slug__in=self.all_slugs)
+        tags_by_slug = {tag.slug: tag for tag in named}
         if unknown := [slug for slug in self.all_slugs if slug not in tags_by_slug]:
             raise Http404(f"No tag “{unknown[0]}”.")
         return tags_by_slug

@@ -1,9 +1,10 @@
-from typing import NamedTuple
+from datetime import UTC, datetime
 
 import reversion
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import models, transaction
+from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Lower
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
@@ -18,9 +19,6 @@ from casestudies.rendering import reading_minutes, render_markdown
 
 class Tag(TagBase):
     """A tag as the author spelled it ("Zero-Knowledge"), with a lowercase slug."""
-
-    # Kept by casestudies.tagcounts; includes studies still waiting for their date.
-    published_studies = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -43,7 +41,7 @@ class Tag(TagBase):
             moved = set(links.values_list("content_object", flat=True))
             links.update(tag=target)
             self.delete()
-            # update() sends no signal: tell receivers (the search index, social cards) what changed.
+            # update() sends no signal: tell casestudies.contentchanges which studies changed.
             m2m_changed.send(
                 sender=TaggedCaseStudy,
                 instance=target,
@@ -61,61 +59,6 @@ class Tag(TagBase):
         if i is not None:
             slug = f"{slug}-{i}"
         return slug
-
-
-class TagPair(models.Model):
-    """How many published studies carry both `tag` and `other`; each pair is stored both ways.
-
-    Kept by casestudies.tagcounts, like Tag.published_studies: the facet panel of a
-    one-tag list reads a tag's pairs rather than counting the links of its studies.
-    """
-
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    other = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    # Includes studies still waiting for their date, as Tag.published_studies does.
-    published_studies = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["tag", "other"], name="tag_pair_once")]
-        indexes = [models.Index(fields=["tag", "-published_studies"], name="tag_pair_by_count")]
-
-    def __str__(self):
-        return f"{self.tag_id} + {self.other_id}: {self.published_studies}"
-
-
-class PublishedTotal(models.Model):
-    """How many studies are published, whatever their date: one row.
-
-    Kept by casestudies.tagcounts, like Tag.published_studies: the list reads its
-    total ("Page 1 of 750") from here, less the few studies still waiting for their
-    date, rather than counting every public study on each request.
-    """
-
-    published_studies = models.PositiveIntegerField(default=0)
-
-    def __str__(self):
-        return f"{self.published_studies} published"
-
-
-class TagTriple(models.Model):
-    """How many published studies carry both tags of a pair (`first`, `second`, in id order) and `other`.
-
-    Kept by casestudies.tagcounts, like TagPair: the facet panel of a two-tag list
-    reads the pair's triples.
-    """
-
-    first = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    second = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    other = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
-    # Includes studies still waiting for their date, as Tag.published_studies does.
-    published_studies = models.PositiveIntegerField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["first", "second", "other"], name="tag_triple_once")]
-        indexes = [models.Index(fields=["first", "second", "-published_studies"], name="tag_triple_by_count")]
-
-    def __str__(self):
-        return f"{self.first_id} + {self.second_id} + {self.other_id}: {self.published_studies}"
 
 
 @reversion.register()
@@ -136,8 +79,9 @@ class TaggedCaseStudy(TaggedItemBase):
 
 class CaseStudyQuerySet(models.QuerySet):
     def published(self, at=None):
-        """What the public may see (at the moment `at`, by default now): the one rule
-        every public page starts from (`public_condition` says it in SQL)."""
+        """What the public may see (at the moment `at`, by default now): the one statement of
+        the rule. Every public page, count, feed and the page cache's schedule start from it;
+        `CaseStudy.is_public` says the same of one study."""
         return self.filter(status=CaseStudy.Status.PUBLISHED, published_at__lte=at or timezone.now())
 
     def tagged_with_all(self, tag_slugs):
@@ -158,14 +102,60 @@ class CaseStudyQuerySet(models.QuerySet):
         tagged = TaggedCaseStudy.objects.filter(tag__slug__in=tag_slugs).values("content_object")
         return self.exclude(pk__in=tagged)
 
+    def tag_counts(self):
+        """The tags these studies carry, each with `study_count` (how many of them carry it),
+        most used first, then by name whatever its case."""
+        return (
+            Tag.objects.filter(tagged_studies__content_object__in=self.order_by().values("pk"))
+            .annotate(study_count=Count("tagged_studies"))
+            .order_by("-study_count", Lower("name"), "name")
+        )
+
+    def related_to(self, study, limit):
+        """Up to `limit` of these studies sharing tags with `study`, most shared first, then
+        newest; each with `shared_tags`."""
+        return (
+            self.exclude(pk=study.pk)
+            .filter(tag_links__tag__in=[tag.pk for tag in study.tag_list])
+            .annotate(shared_tags=Count("tag_links"))
+            .order_by("-shared_tags", "-published_at", "title")
+            .only("title", "slug", "published_at")[:limit]
+        )
+
+    def neighbours_of(self, study):
+        """Of these studies in list order (newest first), the one just before `study` (newer)
+        and the one just after it (older), each None at an end: one query."""
+        date, title = study.published_at, study.title
+        newer = self.filter(Q(published_at__gt=date) | Q(published_at=date, title__lt=title))
+        older = self.filter(Q(published_at__lt=date) | Q(published_at=date, title__gt=title))
+        closest_newer = newer.order_by("published_at", "-title").values("pk")[:1]
+        closest_older = older.order_by("-published_at", "title").values("pk")[:1]
+        found = self.filter(Q(pk__in=closest_newer) | Q(pk__in=closest_older))
+        found = list(found.only("slug", "title", "published_at"))
+
+        def listed_before(other):
+            return other.published_at > date or (other.published_at == date and other.title < title)
+
+        newer_one = next((other for other in found if listed_before(other)), None)
+        older_one = next((other for other in found if not listed_before(other)), None)
+        return newer_one, older_one
+
+    def schedule(self):
+        """(when the next study dated ahead appears, the date of the latest public one), from
+        the rule itself: the studies it will admit at some later moment, less those it admits now."""
+        public_now = self.published().values("pk")
+        return self.published(at=END_OF_TIME).aggregate(
+            next=Min("published_at", filter=~Q(pk__in=public_now)),
+            last=Max("published_at", filter=Q(pk__in=public_now)),
+        )
+
     def for_cards(self):
         """What a card shows, with the tags in one more query."""
         return self.card_fields().with_tags()
 
     def card_fields(self):
-        """Only the columns a card shows, or its stored HTML: a list page reads nothing else
-        of its studies, and each column read is one more value to convert, twelve times."""
-        return self.only("title", "slug", "summary", "published_at", "card_html", "card_key")
+        """Only the columns a card shows: a list page reads nothing else of its studies."""
+        return self.only("title", "slug", "summary", "published_at")
 
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
@@ -174,34 +164,8 @@ class CaseStudyQuerySet(models.QuerySet):
         )
 
 
-def public_condition(alias, at=None, using=DEFAULT_DB_ALIAS):
-    """`CaseStudyQuerySet.published()` as SQL on the study table called `alias`, with its
-    parameters: for the few queries a study page runs that are written by hand."""
-    moment = connections[using].ops.adapt_datetimefield_value(at or timezone.now())
-    return f"{alias}.published_at <= %s AND {alias}.status = %s", [moment, CaseStudy.Status.PUBLISHED]
-
-
-def waiting_condition(alias, using=DEFAULT_DB_ALIAS):
-    """Its complement among published studies, as SQL on `alias` with its parameters: those
-    still waiting for their date, which the kept counts include and the public must not see."""
-    now = connections[using].ops.adapt_datetimefield_value(timezone.now())
-    return f"{alias}.status = %s AND {alias}.published_at > %s", [CaseStudy.Status.PUBLISHED, now]
-
-
-class Neighbour(NamedTuple):
-    """A study next to another on the list, as its pager links to it."""
-
-    slug: str
-    title: str
-
-    def get_absolute_url(self):
-        return reverse("casestudies:detail", args=[self.slug])
-
-
-# Up to this many links of a study's tags, its related studies are found by looking each
-# linked study up by id; beyond it, by walking the public list (about where, at 10,000
-# studies, the two cost the same).
-RELATED_BY_ID_UP_TO = 300
+# Later than any study's date: published(at=END_OF_TIME) is every study the rule will ever admit.
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 # Addresses under /case-studies/ that are not studies.
 RESERVED_SLUGS = {"feed": "the Atom feed is at /case-studies/feed/"}
@@ -214,7 +178,7 @@ lowercase_slug = RegexValidator(
 
 # Every save through the admin keeps a revision of the study with its tags and
 # outcomes; old slugs are not followed, so a restore never loses a redirect.
-@reversion.register(follow=["tag_links", "outcomes"], exclude=["card_html", "card_key"])
+@reversion.register(follow=["tag_links", "outcomes"])
 class CaseStudy(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -234,9 +198,6 @@ class CaseStudy(models.Model):
     body = models.TextField(blank=True, help_text="Markdown.")
     body_html = models.TextField(editable=False, default="")
     toc_html = models.TextField(editable=False, default="")
-    # The study's card on the list, kept by casestudies.cards.
-    card_html = models.TextField(editable=False, default="")
-    card_key = models.CharField(max_length=16, editable=False, default="")
     reading_minutes = models.PositiveSmallIntegerField(editable=False, default=1)
     tags = TaggableManager(through=TaggedCaseStudy, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -258,8 +219,6 @@ class CaseStudy(models.Model):
 
     objects = CaseStudyQuerySet.as_manager()
 
-    # On SQLite the table keeps the long text columns (summary, card, contents, body)
-    # after the short ones, whatever the order here: see migration 0011.
     class Meta:
         verbose_name = "case study"
         verbose_name_plural = "case studies"
@@ -274,95 +233,26 @@ class CaseStudy(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "body" in update_fields:
+            self.render_body()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "body_html", "toc_html", "reading_minutes"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("casestudies:detail", args=[self.slug])
+
+    def render_body(self):
+        """Render once, here, so no request ever pays for Markdown."""
         # Browsers send textarea lines with CRLF; store one kind of newline.
         self.body = self.body.replace("\r\n", "\n")
-        # Render once, here, so no request ever pays for Markdown.
         rendered = render_markdown(self.body)
         self.body_html = rendered.html
         self.toc_html = rendered.toc_html
         # Not stored: what went wrong in this save (an undrawable diagram), for the admin to show.
         self.render_problems = list(rendered.problems)
         self.reading_minutes = reading_minutes(self.body)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "body" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "body_html", "toc_html", "reading_minutes"}
-        super().save(*args, **kwargs)
-
-    def get_absolute_url(self):
-        return reverse("casestudies:detail", args=[self.slug])
-
-    # The study page's other studies. Written by hand: composed through the ORM, these
-    # small queries cost more to compile than to run. Names come from the models; values
-    # are parameters.
-
-    def neighbours(self):
-        """The published studies listed just before this one (newer) and just after it
-        (older), each a Neighbour or None, read in one query."""
-        using = CaseStudy.objects.db
-        ops = connections[using].ops
-        table = ops.quote_name(CaseStudy._meta.db_table)
-        date = ops.adapt_datetimefield_value(self.published_at)
-        newer_public, newer_params = public_condition("study", using=using)
-        # Older ones are those public at this study's date (or now, for a preview of a later
-        # one), so the scan of the list-order index starts here, not at today.
-        older_public, older_params = public_condition(
-            "study", at=min(self.published_at, timezone.now()), using=using
-        )
-        # Each a range on the date, less the ties on that date that do not qualify.
-        sql = (
-            "SELECT 'newer', newer.slug, newer.title FROM ("  # noqa: S608
-            f"SELECT study.slug, study.title FROM {table} study WHERE {newer_public} "
-            "AND study.published_at >= %s AND NOT (study.published_at = %s AND study.title >= %s) "
-            "ORDER BY study.published_at, study.title DESC LIMIT 1) newer "
-            "UNION ALL "
-            "SELECT 'older', older.slug, older.title FROM ("
-            f"SELECT study.slug, study.title FROM {table} study WHERE {older_public} "
-            "AND NOT (study.published_at = %s AND study.title <= %s) "
-            "ORDER BY study.published_at DESC, study.title LIMIT 1) older"
-        )
-        params = [*newer_params, date, date, self.title, *older_params, date, self.title]
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            found = {side: Neighbour(slug, title) for side, slug, title in cursor.fetchall()}
-        return found.get("newer"), found.get("older")
-
-    def related(self, limit):
-        """Up to `limit` public studies sharing tags with this one, most shared first, then
-        newest. Each has its title, slug and `shared_tags` (its other fields load on use)."""
-        tags = self.tag_list
-        if not tags:
-            return []
-        using = CaseStudy.objects.db
-        quote = connections[using].ops.quote_name
-        table, links = quote(CaseStudy._meta.db_table), quote(TaggedCaseStudy._meta.db_table)
-        public, public_params = public_condition("candidate", using=using)
-        # The shared-tag counts, counted once from the links of the study's tags.
-        counted = (
-            f"(SELECT link.content_object_id, COUNT(*) AS shared FROM {links} link "  # noqa: S608
-            f"WHERE link.tag_id IN ({', '.join(['%s'] * len(tags))}) AND link.content_object_id <> %s "
-            "GROUP BY link.content_object_id) counted"
-        )
-        # Two ways to the same studies. Tags on few studies: look each of those up by id.
-        # Tags on many: walk the public list by its index and look each study up in the
-        # counts, rather than thousands of lookups by id. The kept counts tell which; SQLite
-        # joins in the order written when told CROSS JOIN.
-        if sum(tag.published_studies for tag in tags) <= RELATED_BY_ID_UP_TO:
-            source = f"{counted} CROSS JOIN {table} candidate"
-        else:
-            source = f"{table} candidate JOIN {counted} ON counted.content_object_id = candidate.id"
-        ranked = (
-            "SELECT candidate.id, counted.shared, candidate.published_at, candidate.title "  # noqa: S608
-            f"FROM {source} WHERE candidate.id = counted.content_object_id AND {public} "
-            "ORDER BY counted.shared DESC, candidate.published_at DESC, candidate.title LIMIT %s"
-        )
-        # Then only the chosen few studies are read whole.
-        sql = (
-            f"SELECT study.id, study.title, study.slug, ranked.shared AS shared_tags FROM ({ranked}) ranked "  # noqa: S608
-            f"JOIN {table} study ON study.id = ranked.id "
-            "ORDER BY ranked.shared DESC, ranked.published_at DESC, ranked.title"
-        )
-        params = [*(tag.pk for tag in tags), self.pk, *public_params, limit]
-        return list(CaseStudy.objects.raw(sql, params))
 
     def clean(self):
         if self.slug in RESERVED_SLUGS:
@@ -483,7 +373,7 @@ def drop_restored_link_to_a_tag_gone_since(sender, instance, raw, using, **kwarg
     the link at commit, so the restore would fail): the study comes back without it,
     as the restore form shows, and the author may add the tag again there."""
     if raw and not Tag.objects.using(using).filter(pk=instance.tag_id).exists():
-        # A delete with its signals: the tag counts see the link go.
+        # A delete with its signals: the search index sees the link go.
         TaggedCaseStudy.objects.using(using).filter(pk=instance.pk).delete()
 
 

@@ -21,8 +21,8 @@ start: both databases would stem the start first ("ops" to "op", which starts "o
 and PostgreSQL's planner, unable to tell how much of its index a prefix covers, turns
 to reading every entry instead.
 
-The index is written in the same transaction as the change it follows (the receivers
-at the end), so it never disagrees with a committed study and needs no on_commit.
+The index is written in the same transaction as the change it follows, by
+casestudies/contentchanges.py, so it never disagrees with a committed study.
 """
 
 import re
@@ -34,12 +34,10 @@ from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Case, F, FloatField, Func, Lookup, TextField, Value, When
-from django.db.models.signals import post_delete, post_migrate
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from casestudies import studychanges
-from casestudies.models import CaseStudy, SearchDocument
+from casestudies.models import SearchDocument
 
 # PostgreSQL's text-search configuration; SQLite's FTS5 table stems with Porter's English.
 CONFIG = "english"
@@ -198,7 +196,13 @@ def index_studies(study_ids, *, apps=global_apps, using=DEFAULT_DB_ALIAS):
                 backend(connections[using]).drop(cursor, gone)
 
 
-def sync_index(sender, apps=global_apps, using=DEFAULT_DB_ALIAS, **kwargs):
+def drop_entries(study_ids, *, using=DEFAULT_DB_ALIAS):
+    """Drop the entries of these studies (deleted ones)."""
+    with connections[using].cursor() as cursor:
+        backend(connections[using]).drop(cursor, study_ids)
+
+
+def sync_index(*, apps=global_apps, using=DEFAULT_DB_ALIAS):
     """After `migrate` (and `flush`): index the studies missing from the index, drop stray entries."""
     try:
         entries = apps.get_model("casestudies", "SearchDocument")._base_manager.using(using)
@@ -339,19 +343,3 @@ def backend(connection):
         raise ImproperlyConfigured(
             f"Search works on PostgreSQL and SQLite, not on {connection.display_name}."
         ) from None
-
-
-# Keeping the index current
-
-
-def study_deleted(sender, instance, using, **kwargs):
-    with connections[using].cursor() as cursor:
-        backend(connections[using]).drop(cursor, [instance.pk])
-
-
-def connect_receivers(app_config):
-    """Called from CaseStudiesConfig.ready()."""
-    # A renamed tag among them: its studies are found by its new name, no longer by the old.
-    studychanges.follow(index_studies, name="search", fields=INDEXED_FIELDS)
-    post_delete.connect(study_deleted, sender=CaseStudy, dispatch_uid="search.study_deleted")
-    post_migrate.connect(sync_index, sender=app_config, dispatch_uid="search.sync_index")

@@ -1,11 +1,11 @@
 """Each study's share image: a 1200x630 PNG of its title, its tags and the site's name.
 
-Drawn with Pillow when what it shows changes, never per request, and kept in
-`SocialCard` beside a digest of what it shows. Saving a study, changing its
-tags, renaming a tag or renaming the site draws the cards concerned again once
-the transaction commits. The view draws a card that is missing or stale (a
-study imported before cards existed, tags moved by a merge's UPDATE) the first
-time someone asks for it, so a card is never wrong for long and never absent.
+Drawn with Pillow and kept in `SocialCard` beside a digest of what it shows (title,
+tags, site name). Nothing is drawn when a study, a tag or the site name changes:
+the card view compares the digest with what the card should show now and draws a
+card that is missing or stale the first time someone asks for it, so an edit in
+the admin never waits for Pillow, and no card is ever served out of date.
+`render_studies` draws every stale card ahead of time.
 """
 
 import hashlib
@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
 
-from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -24,7 +22,7 @@ from django.utils.cache import add_never_cache_headers, get_conditional_response
 from django.views.decorators.http import require_safe
 from PIL import Image, ImageDraw, ImageFont
 
-from casestudies.models import CaseStudy, SlugRedirect, SocialCard, Tag, TaggedCaseStudy
+from casestudies.models import CaseStudy, SlugRedirect, SocialCard
 from casestudies.views import can_preview
 from siteprofile.models import SiteProfile
 
@@ -382,71 +380,13 @@ def store_card(study, content):
 
 
 def refresh_cards(study_ids, site_name=None):
-    """Draw again the cards of these studies whose title, tags or site name changed."""
+    """Draw again the cards of these studies that are missing or out of date."""
     studies = CaseStudy.objects.filter(pk__in=list(study_ids)).with_tags()
     digests = dict(SocialCard.objects.filter(study__in=studies).values_list("study_id", "digest"))
     for study in studies:
         content = CardContent.of(study, site_name)
         if digests.get(study.pk) != content.digest:
             store_card(study, content)
-
-
-def refresh_later(study_ids):
-    # After the commit: tags are saved after the study, and a rolled-back edit draws nothing.
-    # Robust: a card that fails to draw must not undo the edit; the view draws it later.
-    study_ids = list(study_ids)
-    if study_ids:
-        transaction.on_commit(lambda: refresh_cards(study_ids), robust=True)
-
-
-def study_saved(sender, instance, **kwargs):
-    refresh_later([instance.pk])
-
-
-def tags_changed(sender, instance, action, reverse, pk_set, **kwargs):
-    if action not in {"post_add", "post_remove", "post_clear"}:
-        return
-    if reverse:
-        # `instance` is a tag and pk_set the studies (taggit itself never sends this).
-        refresh_later(pk_set or ())
-    elif action == "post_clear" or pk_set:
-        refresh_later([instance.pk])
-
-
-def tag_renamed(sender, instance, created, raw, **kwargs):
-    if created or raw:
-        return
-    tag_id = instance.pk
-    transaction.on_commit(
-        lambda: refresh_cards(
-            TaggedCaseStudy.objects.filter(tag_id=tag_id).values_list("content_object_id", flat=True)
-        ),
-        robust=True,
-    )
-
-
-def tag_deleted(sender, instance, **kwargs):
-    # Before the delete, while the tag's links still say which studies carry it.
-    refresh_later(TaggedCaseStudy.objects.filter(tag=instance).values_list("content_object_id", flat=True))
-
-
-def site_renamed(sender, instance, raw, **kwargs):
-    if raw:
-        return
-    # Read from the database, not the cache: the cached profile may be the old one still.
-    transaction.on_commit(
-        lambda: refresh_cards(CaseStudy.objects.values_list("pk", flat=True), SiteProfile.load().site_title),
-        robust=True,
-    )
-
-
-def connect_receivers():
-    """Called from CaseStudiesConfig.ready()."""
-    post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="socialcards.study_saved")
-    m2m_changed.connect(tags_changed, sender=TaggedCaseStudy, dispatch_uid="socialcards.tags_changed")
-    post_save.connect(tag_renamed, sender=Tag, dispatch_uid="socialcards.tag_renamed")
-    pre_delete.connect(tag_deleted, sender=Tag, dispatch_uid="socialcards.tag_deleted")
-    post_save.connect(site_renamed, sender=SiteProfile, dispatch_uid="socialcards.site_renamed")
 
 
 # Serving

@@ -1,15 +1,14 @@
 import re
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, IntegerField, Subquery
-from django.db.models.functions import Lower
+from django.db.models import IntegerField, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 
-from casestudies import cards, tagcounts
 from casestudies.filters import BadFilter, StudyFilter
-from casestudies.models import CaseStudy, SlugRedirect, Tag
+from casestudies.models import CaseStudy, SlugRedirect
+from casestudies.search import highlight
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -33,22 +32,16 @@ def study_list(request):
         return redirect(study_filter.url(page=request.GET.get("page")), permanent=True)
 
     tags_by_slug = study_filter.named_tags()
-
     studies = study_filter.apply(CaseStudy.objects.published())
-    # The total of all studies, of one tag or of two, is kept at save time; other filters
-    # count their studies.
-    total = None
-    if study_filter.is_everything:
-        total = tagcounts.all_public_studies()
-    elif study_filter.is_tags_only:
-        total = tagcounts.public_studies_of([tags_by_slug[slug] for slug in study_filter.tags])
-    page = paginate(studies.card_fields(), request.GET.get("page"), total)
+    page = paginate(studies.for_cards(), request.GET.get("page"))
+    if study_filter.query:
+        for study in page:
+            study.summary_html = highlight(study.summary, study_filter.query)
     return render(
         request,
         "casestudies/list.html",
         {
             "page": page,
-            "cards": cards.for_list(page.object_list, study_filter.query),
             "filter": study_filter,
             "filter_description": study_filter.describe(tags_by_slug),
             "clear_search_url": study_filter.query and study_filter.without_query().url(),
@@ -60,35 +53,23 @@ def study_list(request):
                 {"tag": tags_by_slug[slug], "remove_url": study_filter.without_exclusion(slug).url()}
                 for slug in study_filter.exclude
             ],
-            "facets": [] if study_filter.match_any else facets(studies, study_filter, tags_by_slug),
+            "facets": [] if study_filter.match_any else facets(studies, study_filter),
             "previous_page_url": page.has_previous() and study_filter.url(page.previous_page_number()),
             "next_page_url": page.has_next() and study_filter.url(page.next_page_number()),
         },
     )
 
 
-def facets(studies, study_filter, tags_by_slug):
+def facets(studies, study_filter):
     """Other tags among the filtered studies, with how many carry each; each link narrows (AND)."""
-    # Among all public studies, or those of one tag or two: the counts kept at save
-    # time, rather than counting the links of thousands of studies.
-    if study_filter.is_everything:
-        tags = tagcounts.tags_in_public_use(limit=MAX_FACETS)
-    elif study_filter.is_tags_only and len(study_filter.tags) <= 2:
-        tags = tagcounts.tags_found_with([tags_by_slug[slug] for slug in study_filter.tags], limit=MAX_FACETS)
-    else:
-        tags = (
-            Tag.objects.filter(tagged_studies__content_object__in=studies.order_by().values("pk"))
-            .exclude(slug__in=study_filter.all_slugs)
-            .annotate(study_count=Count("tagged_studies"))
-            .order_by("-study_count", Lower("name"), "name")[:MAX_FACETS]
-        )
+    tags = studies.tag_counts().exclude(slug__in=study_filter.all_slugs)[:MAX_FACETS]
     return [
         {"tag": tag, "count": tag.study_count, "url": study_filter.with_tag(tag.slug).url()} for tag in tags
     ]
 
 
 def tag_index(request):
-    return render(request, "casestudies/tags.html", {"tags": tagcounts.tags_in_public_use()})
+    return render(request, "casestudies/tags.html", {"tags": CaseStudy.objects.published().tag_counts()})
 
 
 def study_detail(request, slug):
@@ -114,8 +95,9 @@ def for_study_page(studies):
 
 
 def study_page_context(study):
-    related = study.related(RELATED_STUDIES)
-    newer, older = study.neighbours()
+    public = CaseStudy.objects.published()
+    newer, older = public.neighbours_of(study)
+    related = public.related_to(study, RELATED_STUDIES)
     return {"study": study, "related": related, "newer": newer, "older": older}
 
 
@@ -134,12 +116,12 @@ class CountOf(Subquery):
         super().__init__(queryset.order_by().values("pk"))
 
 
-def paginate(queryset, page_param, total=None):
+def paginate(queryset, page_param):
     """The requested page; anything but a page that exists is a 404.
 
     The page's rows carry the total count (a scalar subquery, which the database
-    counts once, from an index, unless `total` gives a cheaper expression), so a
-    page costs one query where Paginator would spend two.
+    counts once, from an index), so a page costs one query where Paginator would
+    spend two.
     """
     if page_param is None:
         number = 1
@@ -148,7 +130,7 @@ def paginate(queryset, page_param, total=None):
     else:
         raise Http404("No such page.")
     start = (number - 1) * STUDIES_PER_PAGE
-    counted = queryset.annotate(total_count=CountOf(queryset) if total is None else total)
+    counted = queryset.annotate(total_count=CountOf(queryset))
     rows = list(counted[start : start + STUDIES_PER_PAGE])
     if not rows and number > 1:
         raise Http404("No such page.")

@@ -12,15 +12,14 @@ cookie (the staff). Their pages are never stored, nor looked up, and are sent
 with never-cache headers.
 
 When a page is dropped: each entry records the content *generation* it was
-rendered in. Every committed change to a model of casestudies, siteprofile or
-taggit (saved, deleted, retagged) starts a new generation, and so does every
-admin form that succeeds (a POST answered by a redirect: the bulk actions use
-`update()`, which sends no signal). An entry of an older generation is a miss,
-in every process at once, because the generation lives where all of them look:
-in the shared cache with REDIS_URL, else in a file, `var/cache-generation`,
-that each request stats (a worker cannot clear another worker's memory cache).
-An entry also ends at the next scheduled publication, so a study dated in the
-future appears on time.
+rendered in. Every committed change that can show on a page starts a new
+generation (casestudies/contentchanges.py says which). An entry of an older
+generation is a miss, in every process at once, because the generation lives
+where all of them look: in the shared cache with REDIS_URL, else in a file,
+`var/cache-generation`, that each request stats (a worker cannot clear another
+worker's memory cache). An entry also ends at the next scheduled publication, so
+a study dated in the future appears on time. Values a page is drawn from may be
+kept under the generation too (`remember`), and so are dropped with the pages.
 
 Compression: public pages go gzipped to clients that accept it (Vary:
 Accept-Encoding), compressed once when rendered and kept so with the entry.
@@ -51,11 +50,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.exceptions import DisallowedHost
-from django.db import DatabaseError, transaction
-from django.db.models import Max, Min, Q
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db import DatabaseError
 from django.http import HttpResponse
-from django.utils import timezone
 from django.utils.cache import (
     add_never_cache_headers,
     get_conditional_response,
@@ -73,8 +69,6 @@ GENERATION_KEY = "pagecache:generation"
 # What browsers and CDNs may keep: a minute, then a minute more while they revalidate.
 BROWSER_MAX_AGE = 60
 STALE_WHILE_REVALIDATE = 60
-# A change to any model of these apps may show on a page.
-CONTENT_APPS = {"casestudies", "siteprofile", "taggit"}
 # Whoever carries one of these sees pages made for them (the staff; a message after a redirect).
 PERSONAL_COOKIES = ("messages",)
 SAFE_METHODS = ("GET", "HEAD")
@@ -116,13 +110,7 @@ class PageCacheMiddleware:
     def __call__(self, request):
         if _pending.generation:
             start_generation()
-        if request.method not in SAFE_METHODS:
-            response = self.get_response(request)
-            if is_admin(request) and request.method == "POST" and response.status_code in (302, 303):
-                # A form or an action that succeeded; some (publish, unpublish) send no signal.
-                start_generation()
-            return response
-        if is_admin(request):
+        if request.method not in SAFE_METHODS or is_admin(request):
             return self.get_response(request)
         if is_personal(request):
             response = self.get_response(request)
@@ -354,12 +342,7 @@ def schedule(generation):
     ):
         from casestudies.models import CaseStudy
 
-        moment = timezone.now()
-        # Published but dated ahead: the complement of CaseStudy.objects.published().
-        bounds = CaseStudy.objects.filter(status=CaseStudy.Status.PUBLISHED).aggregate(
-            next=Min("published_at", filter=Q(published_at__gt=moment)),
-            last=Max("published_at", filter=Q(published_at__lte=moment)),
-        )
+        bounds = CaseStudy.objects.schedule()
         known = _schedule = Schedule(
             generation,
             bounds["next"] and bounds["next"].timestamp(),
@@ -385,19 +368,33 @@ def generation_in_file():
     return settings.CACHES["default"]["BACKEND"] == LOCMEM
 
 
-def local_generation():
-    """The generation when the cache is one per process (no REDIS_URL), else None.
+def remember(key, compute, seconds):
+    """`compute()`, kept in the cache for at most `seconds` under the current content
+    generation: a value pages are drawn from, out of date with them at the next change.
 
-    What a process keeps of the content in its own memory (the site profile) is
-    good while this stays the same: a change in another process cannot reach it.
-    "" when the file cannot be read: nothing kept can then be trusted.
+    Computed afresh, not kept, when the generation cannot be read.
     """
-    if not generation_in_file():
-        return None
     try:
-        return file_generation(settings.PAGE_CACHE_GENERATION_FILE)
-    except OSError:
-        return ""
+        if generation_in_file():
+            generation = file_generation(settings.PAGE_CACHE_GENERATION_FILE)
+            found = cache.get(key)
+        else:
+            # One round trip for both.
+            values = cache.get_many([GENERATION_KEY, key])
+            generation = values.get(GENERATION_KEY) or shared_generation()
+            found = values.get(key)
+    except Exception as error:
+        outage.failed(error)
+        return compute()
+    if found is not None and generation and found[0] == generation:
+        return found[1]
+    value = compute()
+    if generation:
+        try:
+            cache.set(key, (generation, value), seconds)
+        except Exception as error:
+            outage.failed(error)
+    return value
 
 
 def new_generation():
@@ -471,19 +468,3 @@ def start_generation():
             "be served until it can (retried on each request) or until they expire",
             problem,
         )
-
-
-def content_changed(sender, using=None, action="post", **kwargs):
-    """Receiver: a content model changed; a new generation once the change is committed."""
-    if action.startswith("pre_"):
-        return
-    if sender._meta.app_label in CONTENT_APPS:
-        # After the commit: earlier, a request in between would store the old page as new.
-        transaction.on_commit(start_generation, using=using, robust=True)
-
-
-def connect_receivers():
-    """Called from CaseStudiesConfig.ready(): every model of the content apps, present and future."""
-    post_save.connect(content_changed, dispatch_uid="pagecache.saved")
-    post_delete.connect(content_changed, dispatch_uid="pagecache.deleted")
-    m2m_changed.connect(content_changed, dispatch_uid="pagecache.m2m_changed")

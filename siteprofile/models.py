@@ -1,20 +1,17 @@
 """The site's own words: one record, edited in the admin, read by every page.
 
 Pages read it through `SiteProfile.current()`, which costs one query when the
-cache is cold and none after. Saving or deleting the profile or a link drops
-the cached copy once the transaction commits: from the shared cache (Redis) for
-every process at once; with a cache per process, each process drops its own
-copy on its next request, when it sees the content generation has moved on.
+cache is cold and none after. The copy is kept under the content generation:
+saving or deleting the profile or a link starts a new one once the transaction
+commits (casestudies/contentchanges.py), and every process then reads the
+profile afresh.
 """
 
 import zlib
 
 import django
-from django.core.cache import cache
 from django.core.validators import URLValidator
-from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.db import models
 from django.urls import reverse
 from django.utils.functional import cached_property
 
@@ -103,17 +100,7 @@ class SiteProfile(models.Model):
     @classmethod
     def current(cls):
         """The profile with its links: from the cache, or one query when the cache is cold."""
-        # None with a shared cache, which a save clears for every process.
-        generation = pagecache.local_generation()
-        if generation == "":
-            # Whether a kept copy is current cannot be told: read it again.
-            return cls.load()
-        cached = cache.get(CACHE_KEY)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
-        profile = cls.load()
-        cache.set(CACHE_KEY, (generation, profile), CACHE_SECONDS)
-        return profile
+        return pagecache.remember(CACHE_KEY, cls.load, CACHE_SECONDS)
 
     @classmethod
     def load(cls):
@@ -168,13 +155,3 @@ _shape = ",".join(
     field.attname for model in (SiteProfile, SocialLink) for field in model._meta.concrete_fields
 )
 CACHE_KEY = f"siteprofile:{django.get_version()}:{zlib.crc32(_shape.encode()):08x}"
-
-
-@receiver(post_save, sender=SiteProfile)
-@receiver(post_delete, sender=SiteProfile)
-@receiver(post_save, sender=SocialLink)
-@receiver(post_delete, sender=SocialLink)
-def forget_cached_profile(sender, **kwargs):
-    # After the commit: dropping it earlier would let a request in between cache
-    # the old row again. Robust: the save stands even if the cache is unreachable.
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY), robust=True)

@@ -1,7 +1,9 @@
 import datetime
 
 import pytest
+from bs4 import BeautifulSoup
 from django.utils import timezone
+from reversion.models import Version
 
 from casestudies.models import CaseStudy, Tag
 from tests.factories import CaseStudyFactory, draft
@@ -122,6 +124,52 @@ def test_publish_and_unpublish_actions(superuser_client, client):
     assert b"Ready now" in client.get("/case-studies/").content
     superuser_client.post(CHANGELIST, {"action": "unpublish", "_selected_action": [study.pk]})
     assert b"Ready now" not in client.get("/case-studies/").content
+
+
+def tag_panel(client, url):
+    """Tag name to count, as a visitor reads them on /tags/ or in a list's facet panel."""
+    page = BeautifulSoup(client.get(url).content, "html.parser")
+    panel = page.select_one("main .tag-index") if url == "/tags/" else page.select_one("main .facets")
+    counts = {}
+    for link in panel.select("a.tag") if panel else []:
+        count = link.select_one(".tag-count")
+        hidden = count.select_one(".visually-hidden")
+        hidden.extract()
+        counts[link.get_text(" ", strip=True).rsplit(" ", 1)[0]] = int(count.get_text(strip=True))
+    return counts
+
+
+def test_bulk_publish_from_a_filtered_list_counts_and_keeps_a_revision(superuser_client, client):
+    CaseStudyFactory(title="Already out", tags=["Security"])
+    study = draft(title="Waiting draft", tags=["Security", "Encryption"])
+    assert tag_panel(client, "/tags/") == {"Security": 1}
+    # From the list filtered by "Status: Draft": once published, the study leaves that filter.
+    superuser_client.post(
+        f"{CHANGELIST}?status__exact=draft", {"action": "publish", "_selected_action": [study.pk]}
+    )
+    assert tag_panel(client, "/tags/") == {"Security": 2, "Encryption": 1}
+    assert tag_panel(client, "/case-studies/?tag=security") == {"Encryption": 1}
+    assert b"Waiting draft" in client.get("/case-studies/?tag=encryption").content
+    versions = Version.objects.get_for_object(study)
+    assert versions[0].field_dict["status"] == "published"
+    assert versions[0].revision.user.username == "admin"
+    assert "Published" in versions[0].revision.get_comment()
+
+    superuser_client.post(
+        f"{CHANGELIST}?status__exact=published", {"action": "unpublish", "_selected_action": [study.pk]}
+    )
+    assert tag_panel(client, "/tags/") == {"Security": 1}
+    assert tag_panel(client, "/case-studies/?tag=security") == {}
+    assert client.get("/case-studies/?tag=encryption").status_code == 404
+    assert Version.objects.get_for_object(study)[0].field_dict["status"] == "draft"
+    history = superuser_client.get(f"{CHANGELIST}{study.pk}/history/").content.decode()
+    assert "Moved back to draft" in history
+
+
+def test_bulk_actions_leave_studies_already_so_as_they_are(superuser_client):
+    study = CaseStudyFactory()
+    superuser_client.post(CHANGELIST, {"action": "publish", "_selected_action": [study.pk]})
+    assert not Version.objects.get_for_object(study).exists()
 
 
 def test_publishing_a_future_study_says_it_is_scheduled(superuser_client):

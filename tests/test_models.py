@@ -2,11 +2,9 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
-from casestudies import models
-from casestudies.models import CaseStudy, Tag, public_condition
+from casestudies.models import CaseStudy, Tag
 from tests.factories import CaseStudyFactory, draft, scheduled
 
 pytestmark = pytest.mark.django_db
@@ -27,24 +25,33 @@ def test_scheduled_study_becomes_public_at_its_time(time_machine):
     assert list(CaseStudy.objects.published()) == [study]
 
 
-def test_public_condition_says_in_sql_what_published_says(time_machine):
+def test_is_public_says_of_one_study_what_published_says_of_all(time_machine):
     time_machine.move_to(timezone.now(), tick=False)
-    public = CaseStudyFactory()
-    on_the_second = CaseStudyFactory(published_at=timezone.now())
-    draft()
-    waiting = scheduled()
-    condition, params = public_condition("study")
-    table = connection.ops.quote_name(CaseStudy._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT study.id FROM {table} study WHERE {condition}", params)
-        found = {row[0] for row in cursor.fetchall()}
-    assert found == set(CaseStudy.objects.published().values_list("pk", flat=True))
-    assert found == {public.pk, on_the_second.pk}
-    # At a later moment, as for the older neighbour of a preview.
-    condition, params = public_condition("study", at=waiting.published_at)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT study.id FROM {table} study WHERE {condition}", params)
-        assert {row[0] for row in cursor.fetchall()} == {public.pk, on_the_second.pk, waiting.pk}
+    studies = [
+        CaseStudyFactory(),
+        CaseStudyFactory(published_at=timezone.now()),
+        draft(),
+        draft(published_at=timezone.now() + datetime.timedelta(days=1)),
+        scheduled(),
+    ]
+    waiting = studies[-1]
+    for moment in [timezone.now(), waiting.published_at, waiting.published_at + datetime.timedelta(days=9)]:
+        time_machine.move_to(moment, tick=False)
+        published = set(CaseStudy.objects.published())
+        assert {study for study in studies if study.is_public} == published
+        assert len(published) == (2 if moment < waiting.published_at else 3)
+
+
+def test_schedule_names_the_next_appearance_and_the_latest_public_date(time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    latest = CaseStudyFactory(published_at=timezone.now() - datetime.timedelta(hours=1))
+    CaseStudyFactory(published_at=timezone.now() - datetime.timedelta(days=3))
+    draft(published_at=timezone.now() + datetime.timedelta(hours=1))
+    soon = CaseStudyFactory(published_at=timezone.now() + datetime.timedelta(hours=2))
+    scheduled()
+    assert CaseStudy.objects.schedule() == {"next": soon.published_at, "last": latest.published_at}
+    time_machine.move_to(soon.published_at, tick=False)
+    assert CaseStudy.objects.schedule()["last"] == soon.published_at
 
 
 def test_studies_are_ordered_newest_first_then_by_title():
@@ -62,8 +69,9 @@ def test_neighbours_follow_the_list_order():
     beta = CaseStudyFactory(title="Beta", published_at=moment - datetime.timedelta(days=1))
     oldest = CaseStudyFactory(title="Oldest", published_at=moment - datetime.timedelta(days=2))
     draft(title="Draft", published_at=moment - datetime.timedelta(days=1))
+    public = CaseStudy.objects.published()
     neighbours = {
-        study.title: tuple(neighbour and neighbour.slug for neighbour in study.neighbours())
+        study.title: tuple(neighbour and neighbour.slug for neighbour in public.neighbours_of(study))
         for study in CaseStudy.objects.all()
     }
     assert neighbours["Newest"] == (None, alpha.slug)
@@ -74,10 +82,7 @@ def test_neighbours_follow_the_list_order():
     assert neighbours["Draft"] == (beta.slug, oldest.slug)
 
 
-# Both ways related studies are found: through the links of few tags, or along the public list.
-@pytest.mark.parametrize("by_id_up_to", [10**9, 0], ids=["by-id", "along-the-list"])
-def test_related_studies_share_tags_most_shared_first_then_newest(by_id_up_to, monkeypatch):
-    monkeypatch.setattr(models, "RELATED_BY_ID_UP_TO", by_id_up_to)
+def test_related_studies_share_tags_most_shared_first_then_newest():
     study = CaseStudyFactory(tags=["Security", "Encryption", "HIPAA"])
     one_older = CaseStudyFactory(
         title="One tag, older", tags=["Security"], published_at=timezone.now() - datetime.timedelta(days=50)
@@ -93,7 +98,7 @@ def test_related_studies_share_tags_most_shared_first_then_newest(by_id_up_to, m
     CaseStudyFactory(title="Unrelated", tags=["Backend"])
     draft(title="Draft", tags=["Security", "Encryption", "HIPAA"])
     scheduled(title="Waiting", tags=["Security", "Encryption", "HIPAA"])
-    related = study.related(3)
+    related = list(CaseStudy.objects.published().related_to(study, 3))
     assert related == [two, one_newer, one_older]
     assert [r.shared_tags for r in related] == [2, 1, 1]
 

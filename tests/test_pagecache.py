@@ -158,11 +158,21 @@ def test_an_admin_save_shows_on_the_next_anonymous_request(
     assert b"A New Study" in anonymous.get("/case-studies/").content
 
 
-def test_the_admins_bulk_actions_invalidate_though_they_send_no_signal(anonymous, superuser_client):
+def test_the_admins_bulk_actions_invalidate_as_a_save_does(
+    anonymous, superuser_client, django_capture_on_commit_callbacks
+):
     study = draft(title="Published In Bulk")
     assert b"Published In Bulk" not in anonymous.get("/case-studies/").content
-    superuser_client.post(CHANGELIST, {"action": "publish", "_selected_action": [study.pk]})
+    with django_capture_on_commit_callbacks(execute=True):
+        superuser_client.post(
+            f"{CHANGELIST}?status__exact=draft", {"action": "publish", "_selected_action": [study.pk]}
+        )
     assert b"Published In Bulk" in anonymous.get("/case-studies/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        superuser_client.post(
+            f"{CHANGELIST}?status__exact=published", {"action": "unpublish", "_selected_action": [study.pk]}
+        )
+    assert b"Published In Bulk" not in anonymous.get("/case-studies/").content
 
 
 def rename_tag(slug, name):

@@ -277,12 +277,12 @@ def count_queries(client, url):
 # Per page: the queries it costs, whatever the number of studies.
 QUERIES_PER_PAGE = {
     "/": 2,
-    # The page with its total, then the tag panel; the cards are stored whole.
-    "/case-studies/": 2,
+    # The page with its total, its studies' tags, then the tag panel.
+    "/case-studies/": 3,
     # And first the tags of the filter.
-    "/case-studies/?tag=security": 3,
-    "/case-studies/?tag=encryption&tag=security": 3,
-    # Search results draw their cards, highlighted: the page, their tags, the tag panel.
+    "/case-studies/?tag=security": 4,
+    "/case-studies/?tag=encryption&tag=security": 4,
+    # Search results: the page, their tags, the tag panel.
     "/case-studies/?q=study": 3,
     # The study, its tags, its outcomes, related studies, its newer and older neighbours.
     "/case-studies/study-0/": 5,

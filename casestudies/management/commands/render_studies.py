@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from casestudies import socialcards
 from casestudies.models import CaseStudy
 from siteprofile.models import SiteProfile
 
@@ -7,7 +8,7 @@ from siteprofile.models import SiteProfile
 class Command(BaseCommand):
     help = (
         "Render every study's Markdown again (and the site profile's), after a change "
-        "to the rendering pipeline."
+        "to the rendering pipeline, and draw every missing or out-of-date share image."
     )
 
     def handle(self, **options):
@@ -22,4 +23,5 @@ class Command(BaseCommand):
                 self.stderr.write(f"{study.slug}: {problem}")
         for profile in SiteProfile.objects.all():
             profile.save(update_fields=["intro", "about"])
+        socialcards.refresh_cards(CaseStudy.objects.values_list("pk", flat=True))
         self.stdout.write(f"Rendered {rendered} case studies; {changed} changed.")

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from casestudies import cards, search, tagcounts
+from casestudies import search
 from casestudies.models import CaseStudy, Tag, TaggedCaseStudy
 from casestudies.rendering import reading_minutes, render_markdown
 
@@ -265,11 +265,8 @@ class Command(BaseCommand):
                 )
                 bar.update(len(batch))
             bar.close()
-            # bulk_create sends no signals: index the new studies and count the tags' studies
-            # as migrate's post_migrate hooks do.
-            search.sync_index(sender=None)
-            tagcounts.recount()
-            cards.redraw_out_of_date()
+            # bulk_create sends no signals: index the new studies as migrate's post_migrate hook does.
+            search.sync_index()
 
         if verbosity:
             published = CaseStudy.objects.published().count()

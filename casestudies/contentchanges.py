@@ -1,0 +1,111 @@
+"""Every change that can show on a page, received in one place, and what follows from it.
+
+A page is drawn from the studies, their tags, outcomes and old slugs, and the site
+profile. Whatever path a change takes (a save in the admin or a bulk action, a
+restored revision, an import, a tag renamed, merged or deleted, a study deleted),
+it sends one of the signals connected below, and this module does, in order:
+
+1. The search index: the entries of the studies concerned are written again in the
+   same transaction, so a rolled-back change leaves the index as it was.
+2. Share images: nothing to mark. A card's digest names what it shows (title, tags,
+   site name); the card view draws a card whose digest no longer matches when it is
+   next requested, never inside the request that made the change.
+3. The content generation, once the transaction commits: every page and value kept
+   under the generation (pagecache.remember: the site profile, the tag panel) is out
+   of date in every process at once.
+
+Nothing else keeps a copy of what a study shows: totals, facets, related studies and
+neighbours are read from `CaseStudy.objects.published()` when a page is drawn.
+"""
+
+from django.apps import apps as global_apps
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+
+from casestudies import search
+from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag, TaggedCaseStudy
+from portfolio import pagecache
+from siteprofile.models import SiteProfile, SocialLink
+
+# Models whose rows show on pages but not in the search index.
+SHOWN_BESIDE_STUDIES = (Outcome, SlugRedirect, SiteProfile, SocialLink)
+
+
+def content_changed(using):
+    """Every stored page is out of date once this change commits (earlier, a request in
+    between could store the old page as new). Robust: the change stands even if the
+    generation cannot be written; pagecache retries and logs."""
+    transaction.on_commit(pagecache.start_generation, using=using, robust=True)
+
+
+def studies_changed(study_ids, using):
+    search.index_studies(study_ids, using=using)
+    content_changed(using)
+
+
+def study_saved(sender, instance, update_fields, using, **kwargs):
+    # A save that names only fields the index does not hold (a bulk publish) leaves the entry as it is.
+    if update_fields is None or search.INDEXED_FIELDS & set(update_fields):
+        search.index_studies([instance.pk], using=using)
+    content_changed(using)
+
+
+def study_deleted(sender, instance, using, **kwargs):
+    search.drop_entries([instance.pk], using=using)
+    content_changed(using)
+
+
+def link_changed(sender, instance, using, origin=None, **kwargs):
+    """A tag added to or taken from a study: by taggit, a restored revision, a deleted tag."""
+    # Not while the study itself is being deleted: its entry goes with it (study_deleted).
+    deleting_studies = isinstance(origin, CaseStudy) or (
+        isinstance(origin, QuerySet) and origin.model is CaseStudy
+    )
+    if deleting_studies:
+        content_changed(using)
+    else:
+        studies_changed([instance.content_object_id], using)
+
+
+def studies_retagged(sender, instance, action, reverse, pk_set, using, **kwargs):
+    # From the tag's side: studies moved to a tag in bulk (Tag.merge_into sends this). From
+    # the study's side, taggit saves or deletes each link, which link_changed follows.
+    if reverse and action in {"post_add", "post_remove"} and pk_set:
+        studies_changed(pk_set, using)
+
+
+def tag_saved(sender, instance, created, using, **kwargs):
+    if created:
+        content_changed(using)
+    else:
+        # Renamed: its studies are found by the new name, no longer by the old.
+        links = TaggedCaseStudy._base_manager.using(using).filter(tag=instance)
+        studies_changed(links.values_list("content_object", flat=True), using)
+
+
+def shown_beside_studies_changed(sender, using, **kwargs):
+    # Also a tag deleted: its links go first, each one a link_changed.
+    content_changed(using)
+
+
+def after_migrate(sender, using, apps=global_apps, **kwargs):
+    # Data a migration changed, or a flushed database: index what is missing, drop strays.
+    search.sync_index(apps=apps, using=using)
+    content_changed(using)
+
+
+def connect_receivers(app_config):
+    """Called from CaseStudiesConfig.ready()."""
+    post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="contentchanges.study_saved")
+    post_delete.connect(study_deleted, sender=CaseStudy, dispatch_uid="contentchanges.study_deleted")
+    post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="contentchanges.link_saved")
+    post_delete.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="contentchanges.link_deleted")
+    m2m_changed.connect(studies_retagged, sender=TaggedCaseStudy, dispatch_uid="contentchanges.retagged")
+    post_save.connect(tag_saved, sender=Tag, dispatch_uid="contentchanges.tag_saved")
+    post_delete.connect(shown_beside_studies_changed, sender=Tag, dispatch_uid="contentchanges.tag_deleted")
+    for model in SHOWN_BESIDE_STUDIES:
+        uid = f"contentchanges.{model._meta.label_lower}"
+        post_save.connect(shown_beside_studies_changed, sender=model, dispatch_uid=f"{uid}.saved")
+        post_delete.connect(shown_beside_studies_changed, sender=model, dispatch_uid=f"{uid}.deleted")
+    post_migrate.connect(after_migrate, sender=app_config, dispatch_uid="contentchanges.after_migrate")
