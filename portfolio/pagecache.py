@@ -175,18 +175,20 @@ def code_version():
 # Looking up and storing
 
 
+def generation_and(key):
+    """The current generation and what the cache holds under `key` (None if nothing)."""
+    if generation_in_file():
+        generation = file_generation(settings.PAGE_CACHE_GENERATION_FILE)
+        return generation, caches["default"].get(key) if generation else None
+    # One round trip for both.
+    found = caches["default"].get_many([GENERATION_KEY, key])
+    return found.get(GENERATION_KEY) or shared_generation(), found.get(key)
+
+
 def lookup(key):
     """The current generation (None if it cannot be read) and the page stored for it, if any."""
     try:
-        backend = caches["default"]
-        if generation_in_file():
-            generation = file_generation(settings.PAGE_CACHE_GENERATION_FILE)
-            entry = backend.get(key) if generation else None
-        else:
-            # One round trip for both.
-            found = backend.get_many([GENERATION_KEY, key])
-            generation = found.get(GENERATION_KEY) or shared_generation()
-            entry = found.get(key)
+        generation, entry = generation_and(key)
     except Exception as error:
         outage.failed(error)
         return None, None
@@ -368,28 +370,29 @@ def generation_in_file():
     return settings.CACHES["default"]["BACKEND"] == LOCMEM
 
 
-def remember(key, compute, seconds):
-    """`compute()`, kept in the cache for at most `seconds` under the current content
+def remember(key, compute, seconds, *, timed=False):
+    """`compute()`, kept in the cache for at most `seconds` (None: no bound) under the current content
     generation: a value pages are drawn from, out of date with them at the next change.
+    A `timed` value (one drawn from `published()`) is kept no later than the next
+    scheduled publication, as pages are.
 
     Computed afresh, not kept, when the generation cannot be read.
     """
     try:
-        if generation_in_file():
-            generation = file_generation(settings.PAGE_CACHE_GENERATION_FILE)
-            found = cache.get(key)
-        else:
-            # One round trip for both.
-            values = cache.get_many([GENERATION_KEY, key])
-            generation = values.get(GENERATION_KEY) or shared_generation()
-            found = values.get(key)
+        generation, found = generation_and(key)
     except Exception as error:
         outage.failed(error)
         return compute()
     if found is not None and generation and found[0] == generation:
         return found[1]
     value = compute()
-    if generation:
+    if timed and generation:
+        next_publication, _ = schedule(generation)
+        if next_publication is not None:
+            until_then = math.floor(next_publication - time.time())
+            seconds = until_then if seconds is None else min(seconds, until_then)
+    # None: for as long as the cache keeps it.
+    if generation and (seconds is None or seconds >= 1):
         try:
             cache.set(key, (generation, value), seconds)
         except Exception as error:

@@ -139,14 +139,17 @@ def tag_panel(client, url):
     return counts
 
 
-def test_bulk_publish_from_a_filtered_list_counts_and_keeps_a_revision(superuser_client, client):
+def test_bulk_publish_from_a_filtered_list_counts_and_keeps_a_revision(
+    superuser_client, client, django_capture_on_commit_callbacks
+):
     CaseStudyFactory(title="Already out", tags=["Security"])
     study = draft(title="Waiting draft", tags=["Security", "Encryption"])
     assert tag_panel(client, "/tags/") == {"Security": 1}
     # From the list filtered by "Status: Draft": once published, the study leaves that filter.
-    superuser_client.post(
-        f"{CHANGELIST}?status__exact=draft", {"action": "publish", "_selected_action": [study.pk]}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        superuser_client.post(
+            f"{CHANGELIST}?status__exact=draft", {"action": "publish", "_selected_action": [study.pk]}
+        )
     assert tag_panel(client, "/tags/") == {"Security": 2, "Encryption": 1}
     assert tag_panel(client, "/case-studies/?tag=security") == {"Encryption": 1}
     assert b"Waiting draft" in client.get("/case-studies/?tag=encryption").content
@@ -155,9 +158,10 @@ def test_bulk_publish_from_a_filtered_list_counts_and_keeps_a_revision(superuser
     assert versions[0].revision.user.username == "admin"
     assert "Published" in versions[0].revision.get_comment()
 
-    superuser_client.post(
-        f"{CHANGELIST}?status__exact=published", {"action": "unpublish", "_selected_action": [study.pk]}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        superuser_client.post(
+            f"{CHANGELIST}?status__exact=published", {"action": "unpublish", "_selected_action": [study.pk]}
+        )
     assert tag_panel(client, "/tags/") == {"Security": 1}
     assert tag_panel(client, "/case-studies/?tag=security") == {}
     assert client.get("/case-studies/?tag=encryption").status_code == 404

@@ -34,3 +34,15 @@ def test_a_scheduled_study_appears_everywhere_once_its_time_comes(client, time_m
     assert b"Coming soon" in client.get("/case-studies/?tag=security").content
     assert client.get("/case-studies/coming-soon/").status_code == 200
     assert b"Coming soon" in client.get("/case-studies/already-out/").content
+
+
+def test_the_tag_counts_kept_for_a_generation_count_a_scheduled_study_at_its_time(client, time_machine):
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    CaseStudyFactory(tags=["Security"])
+    CaseStudyFactory(tags=["Go"], published_at=now + datetime.timedelta(minutes=2))
+    assert b"Go <span" not in client.get("/tags/").content
+    # No save in between: the counts kept under the generation end at the publication.
+    time_machine.move_to(now + datetime.timedelta(minutes=2, seconds=1), tick=False)
+    assert b"Go <span" in client.get("/tags/").content
+    assert b"Go <span" in client.get("/case-studies/").content
