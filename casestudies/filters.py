@@ -15,6 +15,7 @@ from django.urls import get_script_prefix, reverse
 
 from casestudies.models import CaseStudy
 from casestudies.search import search
+from portfolio import pagecache
 
 # More tags than this in one filter is not a real reader's question.
 MAX_TAGS = 5
@@ -22,6 +23,8 @@ MAX_TAGS = 5
 MAX_QUERY_LENGTH = 200
 # The parameters a filter is spelled with, in canonical order (page comes last).
 PARAMETERS = ("tag", "match", "exclude", "q", "page")
+# A bound on how long the tag counts are kept, whatever else happens to the cache.
+TAG_COUNTS_SECONDS = 600
 
 
 class BadFilter(ValueError):
@@ -130,8 +133,7 @@ class StudyFilter:
         must not be named on a public page."""
         if not self.all_slugs:
             return {}
-        named = CaseStudy.objects.published().tag_counts().filter(slug__in=self.all_slugs)
-        tags_by_slug = {tag.slug: tag for tag in named}
+        tags_by_slug = {tag.slug: tag for tag in tags_in_public_use() if tag.slug in self.all_slugs}
         if unknown := [slug for slug in self.all_slugs if slug not in tags_by_slug]:
             raise Http404(f"No tag “{unknown[0]}”.")
         return tags_by_slug
@@ -180,3 +182,19 @@ class StudyFilter:
         if self.query:
             studies = search(studies, self.query)
         return studies
+
+
+def tags_in_public_use():
+    """Every tag of a public study with its count: /tags/, the unfiltered list's panel, and
+    whether a filter names a tag in public use.
+
+    Counted over every link of every public study, the dearest read on the site, so
+    kept under the content generation: the next change, or the next scheduled
+    publication, counts again.
+    """
+    return pagecache.remember(
+        "casestudies:tags-in-public-use",
+        lambda: list(CaseStudy.objects.published().tag_counts()),
+        TAG_COUNTS_SECONDS,
+        timed=True,
+    )

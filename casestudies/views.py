@@ -6,18 +6,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 
-from casestudies.filters import BadFilter, StudyFilter
+from casestudies.filters import BadFilter, StudyFilter, tags_in_public_use
 from casestudies.models import CaseStudy, SlugRedirect
 from casestudies.search import highlight
-from portfolio import pagecache
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
 RELATED_STUDIES = 3
 # The facet panel lists the most used tags; /tags/ lists them all.
 MAX_FACETS = 12
-# A bound on how long the tag counts are kept, whatever else happens to the cache.
-TAG_COUNTS_SECONDS = 600
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
 
@@ -76,21 +73,6 @@ def facets(studies, study_filter):
 
 def tag_index(request):
     return render(request, "casestudies/tags.html", {"tags": tags_in_public_use()})
-
-
-def tags_in_public_use():
-    """Every tag of a public study with its count, for /tags/ and the unfiltered list's panel.
-
-    Counted over every link of every public study, the dearest read on the site, so
-    kept under the content generation: the next change, or the next scheduled
-    publication, counts again.
-    """
-    return pagecache.remember(
-        "casestudies:tags-in-public-use",
-        lambda: list(CaseStudy.objects.published().tag_counts()),
-        TAG_COUNTS_SECONDS,
-        timed=True,
-    )
 
 
 def study_detail(request, slug):

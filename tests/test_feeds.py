@@ -302,7 +302,8 @@ def test_a_search_filter_feed_link_needs_no_redirect(client, tagged):
 
 
 def count_queries(client, url):
-    SiteProfile.current()  # the profile is cached in steady state
+    """In steady state: the profile and the tags in public use are kept for the content generation."""
+    client.get(url)
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
@@ -310,7 +311,7 @@ def count_queries(client, url):
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("/case-studies/feed/", 2), ("/case-studies/feed/?tag=encryption&tag=security", 3)],
+    [("/case-studies/feed/", 2), ("/case-studies/feed/?tag=encryption&tag=security", 2)],
 )
 def test_feed_query_count_does_not_grow_with_the_number_of_studies(client, url, expected):
     for _ in range(2):

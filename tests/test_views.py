@@ -279,9 +279,10 @@ QUERIES_PER_PAGE = {
     "/": 2,
     # The page with its total, its studies' tags; the tag panel is counted once a content generation.
     "/case-studies/": 2,
-    # And first the tags of the filter.
-    "/case-studies/?tag=security": 4,
-    "/case-studies/?tag=encryption&tag=security": 4,
+    # The filter's tags are looked up among the tags in public use, kept like the tag panel;
+    # the facets among the filtered studies are counted.
+    "/case-studies/?tag=security": 3,
+    "/case-studies/?tag=encryption&tag=security": 3,
     # Search results: the page, their tags, the tag panel.
     "/case-studies/?q=study": 3,
     # The study, its tags, its outcomes, related studies, its newer and older neighbours.
