@@ -159,9 +159,13 @@ class CaseStudyQuerySet(models.QuerySet):
 
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
-        return self.prefetch_related(
-            models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
-        )
+        return self.prefetch_related(tag_links())
+
+
+def tag_links():
+    """The prefetch of a study's tags, in the order the author gave them: for with_tags(),
+    or for studies already fetched (prefetch_related_objects)."""
+    return models.Prefetch("tag_links", queryset=TaggedCaseStudy.objects.select_related("tag"))
 
 
 # Later than any study's date: published(at=END_OF_TIME) is every study the rule will ever admit.

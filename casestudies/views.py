@@ -1,14 +1,18 @@
 import re
 
 from django.core.paginator import Page, Paginator
-from django.db.models import IntegerField, Subquery
+from django.db.models import IntegerField, Subquery, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix
 from django.utils.cache import add_never_cache_headers
+from django.utils.safestring import mark_safe
 
 from casestudies.filters import BadFilter, StudyFilter, tags_in_public_use
-from casestudies.models import CaseStudy, SlugRedirect
+from casestudies.models import CaseStudy, SlugRedirect, tag_links
 from casestudies.search import highlight
+from portfolio import pagecache
 
 STUDIES_PER_PAGE = 12
 LATEST_ON_HOME = 3
@@ -16,6 +20,8 @@ RELATED_STUDIES = 3
 # The facet panel lists the most used tags; /tags/ lists them all.
 MAX_FACETS = 12
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
+# A bound on how long a drawn card is kept, whatever else happens to the cache.
+CARD_SECONDS = 24 * 60 * 60
 
 
 def home(request):
@@ -33,15 +39,13 @@ def study_list(request):
 
     tags_by_slug = study_filter.named_tags()
     studies = study_filter.apply(CaseStudy.objects.published())
-    page = paginate(studies.for_cards(), request.GET.get("page"))
-    if study_filter.query:
-        for study in page:
-            study.summary_html = highlight(study.summary, study_filter.query)
+    page = paginate(studies.card_fields(), request.GET.get("page"))
     return render(
         request,
         "casestudies/list.html",
         {
             "page": page,
+            "cards": draw_cards(page.object_list, study_filter.query),
             "filter": study_filter,
             "filter_description": study_filter.describe(tags_by_slug),
             "clear_search_url": study_filter.query and study_filter.without_query().url(),
@@ -58,6 +62,32 @@ def study_list(request):
             "next_page_url": page.has_next() and study_filter.url(page.next_page_number()),
         },
     )
+
+
+def draw_cards(studies, query=""):
+    """The list's cards: drawing twelve through the template engine is most of what a list
+    page costs, so each is kept for the content generation. A search's are drawn each
+    time, with the words it found marked."""
+
+    def draw(studies):
+        prefetch_related_objects(studies, tag_links())
+        for study in studies:
+            if query:
+                study.summary_html = highlight(study.summary, query)
+            yield render_to_string("includes/card.html", {"study": study})
+
+    if query:
+        return list(draw(studies))
+    # Card links are written under the script prefix; templates are part of the code version.
+    prefix = f"casestudies:card:{pagecache.code_version()}:{get_script_prefix()}"
+    by_key = {f"{prefix}:{study.pk}": study for study in studies}
+    cards = pagecache.remember_each(
+        list(by_key),
+        lambda keys: dict(zip(keys, draw([by_key[key] for key in keys]), strict=True)),
+        CARD_SECONDS,
+    )
+    # Each was drawn by the template above, autoescaped.
+    return [mark_safe(cards[key]) for key in by_key]  # noqa: S308
 
 
 def facets(studies, study_filter):

@@ -175,23 +175,24 @@ def code_version():
 # Looking up and storing
 
 
-def generation_and(key):
-    """The current generation and what the cache holds under `key` (None if nothing)."""
+def generation_and(keys):
+    """The current generation, and what the cache holds under each of `keys` (a dict)."""
     if generation_in_file():
         generation = file_generation(settings.PAGE_CACHE_GENERATION_FILE)
-        return generation, caches["default"].get(key) if generation else None
-    # One round trip for both.
-    found = caches["default"].get_many([GENERATION_KEY, key])
-    return found.get(GENERATION_KEY) or shared_generation(), found.get(key)
+        return generation, caches["default"].get_many(keys) if generation else {}
+    # One round trip for all.
+    found = caches["default"].get_many([GENERATION_KEY, *keys])
+    return found.pop(GENERATION_KEY, None) or shared_generation(), found
 
 
 def lookup(key):
     """The current generation (None if it cannot be read) and the page stored for it, if any."""
     try:
-        generation, entry = generation_and(key)
+        generation, found = generation_and([key])
     except Exception as error:
         outage.failed(error)
         return None, None
+    entry = found.get(key)
     outage.recovered()
     if entry is None or entry.generation != generation or entry.expires_at <= time.time():
         return generation, None
@@ -371,21 +372,29 @@ def generation_in_file():
 
 
 def remember(key, compute, seconds, *, timed=False):
-    """`compute()`, kept in the cache for at most `seconds` (None: no bound) under the current content
-    generation: a value pages are drawn from, out of date with them at the next change.
-    A `timed` value (one drawn from `published()`) is kept no later than the next
-    scheduled publication, as pages are.
+    """`compute()`, kept in the cache for at most `seconds` (None: no bound) under the
+    current content generation: a value pages are drawn from, out of date with them at
+    the next change. A `timed` value (one drawn from `published()`) is kept no later
+    than the next scheduled publication, as pages are."""
+    return remember_each([key], lambda keys: {key: compute()}, seconds, timed=timed)[key]
+
+
+def remember_each(keys, compute, seconds, *, timed=False):
+    """`remember` for many values in one round trip: {key: value} for each of `keys`,
+    where `compute(missing_keys)` gives those not kept for this generation.
 
     Computed afresh, not kept, when the generation cannot be read.
     """
     try:
-        generation, found = generation_and(key)
+        generation, found = generation_and(keys)
     except Exception as error:
         outage.failed(error)
-        return compute()
-    if found is not None and generation and found[0] == generation:
-        return found[1]
-    value = compute()
+        return compute(keys)
+    kept = {key: value[1] for key, value in found.items() if generation and value[0] == generation}
+    missing = [key for key in keys if key not in kept]
+    if not missing:
+        return kept
+    computed = compute(missing)
     if timed and generation:
         next_publication, _ = schedule(generation)
         if next_publication is not None:
@@ -394,10 +403,10 @@ def remember(key, compute, seconds, *, timed=False):
     # None: for as long as the cache keeps it.
     if generation and (seconds is None or seconds >= 1):
         try:
-            cache.set(key, (generation, value), seconds)
+            cache.set_many({key: (generation, value) for key, value in computed.items()}, seconds)
         except Exception as error:
             outage.failed(error)
-    return value
+    return kept | computed
 
 
 def new_generation():
