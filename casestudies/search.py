@@ -22,7 +22,10 @@ and PostgreSQL's planner, unable to tell how much of its index a prefix covers, 
 to reading every entry instead.
 
 The index is written in the same transaction as the change it follows, by
-casestudies/contentchanges.py, so it never disagrees with a committed study.
+casestudies/contentchanges.py, so it never disagrees with a committed study. It is
+written and matched in SQL of each database's own (the backends below): the table
+differs by database and is unmanaged, so the ORM has no columns to write it with, and
+it has no way to say FTS5's MATCH at all.
 """
 
 import re

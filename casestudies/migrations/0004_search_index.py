@@ -2,7 +2,7 @@
 # made the way each database searches best. Django never manages it (SearchDocument is
 # unmanaged), so later migrations of CaseStudy cannot trip over a GIN index on SQLite or
 # an FTS5 table anywhere. Studies that exist when this runs are indexed just after
-# `migrate`, by search.sync_index (a post_migrate receiver).
+# `migrate`, by search.sync_index (contentchanges.after_migrate, a post_migrate receiver).
 
 import django.db.models.deletion
 from django.db import migrations, models
