@@ -142,12 +142,12 @@ class CaseStudyQuerySet(models.QuerySet):
 
     def schedule(self):
         """(when the next study dated ahead appears, the date of the latest public one), from
-        the rule itself: the studies it will admit at some later moment, less those it admits now."""
-        public_now = self.published().values("pk")
-        return self.published(at=END_OF_TIME).aggregate(
-            next=Min("published_at", filter=~Q(pk__in=public_now)),
-            last=Max("published_at", filter=Q(pk__in=public_now)),
-        )
+        the rule itself: the latest of the studies it admits now, and the earliest of those
+        it admits at some later moment that are dated after now. Two probes of the date index."""
+        now = timezone.now()
+        latest = self.published(at=now).aggregate(last=Max("published_at"))
+        upcoming = self.published(at=END_OF_TIME).filter(published_at__gt=now)
+        return {"next": upcoming.aggregate(next=Min("published_at"))["next"], **latest}
 
     def for_cards(self):
         """What a card shows, with the tags in one more query."""
