@@ -8,6 +8,7 @@ fixed order), and the list view redirects (301) any other spelling to it.
 import functools
 import unicodedata
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -194,7 +195,21 @@ def tags_in_public_use():
     """
     return pagecache.remember(
         "casestudies:tags-in-public-use",
-        lambda: list(CaseStudy.objects.published().tag_counts()),
+        lambda: [
+            TagCount(name, slug, count)
+            for name, slug, count in CaseStudy.objects.published()
+            .tag_counts()
+            .values_list("name", "slug", "study_count")
+        ],
         TAG_COUNTS_SECONDS,
         timed=True,
     )
+
+
+class TagCount(NamedTuple):
+    """A tag as its panels show it. Plain values, not a model: every page that reads the
+    list takes it out of the cache, and unpickling 500 model instances costs milliseconds."""
+
+    name: str
+    slug: str
+    study_count: int
