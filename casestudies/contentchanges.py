@@ -5,6 +5,10 @@ profile. Whatever path a change takes (a save in the admin or a bulk action, a
 restored revision, an import, a tag renamed, merged or deleted, a study deleted),
 it sends one of the signals connected below, and this module does, in order:
 
+0. The content's own rules: a study whose slug changes keeps its old address
+   working, and a restored revision does not bring back a link to a tag deleted
+   or merged away since.
+
 1. The search index: the entries of the studies concerned are written again in the
    same transaction, so a rolled-back change leaves the index as it was.
 2. Share images: nothing to mark. A card's digest names what it shows (title, tags,
@@ -21,7 +25,7 @@ neighbours are read from `CaseStudy.objects.published()` when a page is drawn.
 from django.apps import apps as global_apps
 from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 
 from casestudies import search
 from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag, TaggedCaseStudy
@@ -44,6 +48,22 @@ def studies_changed(study_ids, using):
     content_changed(using)
 
 
+def study_saving(sender, instance, using, **kwargs):
+    """When a study's slug changes (a save, or a revert from history), redirect the old one.
+
+    A signal rather than save(): restoring a revision saves raw, past save().
+    """
+    if instance.pk is None:
+        return
+    studies = CaseStudy.objects.using(using)
+    old_slug = studies.filter(pk=instance.pk).values_list("slug", flat=True).first()
+    if old_slug is None or old_slug == instance.slug:
+        return
+    redirects = SlugRedirect.objects.using(using)
+    redirects.filter(old_slug=instance.slug, study=instance).delete()
+    redirects.update_or_create(old_slug=old_slug, defaults={"study": instance})
+
+
 def study_saved(sender, instance, update_fields, using, **kwargs):
     # A save that names only fields the index does not hold (a bulk publish) leaves the entry as it is.
     if update_fields is None or search.INDEXED_FIELDS & set(update_fields):
@@ -56,8 +76,15 @@ def study_deleted(sender, instance, using, **kwargs):
     content_changed(using)
 
 
-def link_changed(sender, instance, using, origin=None, **kwargs):
+def link_changed(sender, instance, using, origin=None, raw=False, **kwargs):
     """A tag added to or taken from a study: by taggit, a restored revision, a deleted tag."""
+    if raw and not Tag.objects.using(using).filter(pk=instance.tag_id).exists():
+        # Restoring a revision saves its links raw, as they were then. A link to a tag
+        # deleted or merged away since is dropped again at once (the database checks it
+        # at commit, so the restore would fail): the study comes back without it, as the
+        # restore form shows. A delete with its signals: this receiver follows it.
+        TaggedCaseStudy.objects.using(using).filter(pk=instance.pk).delete()
+        return
     # Not while the study itself is being deleted: its entry goes with it (study_deleted).
     deleting_studies = isinstance(origin, CaseStudy) or (
         isinstance(origin, QuerySet) and origin.model is CaseStudy
@@ -97,6 +124,7 @@ def after_migrate(sender, using, apps=global_apps, **kwargs):
 
 def connect_receivers(app_config):
     """Called from CaseStudiesConfig.ready()."""
+    pre_save.connect(study_saving, sender=CaseStudy, dispatch_uid="contentchanges.study_saving")
     post_save.connect(study_saved, sender=CaseStudy, dispatch_uid="contentchanges.study_saved")
     post_delete.connect(study_deleted, sender=CaseStudy, dispatch_uid="contentchanges.study_deleted")
     post_save.connect(link_changed, sender=TaggedCaseStudy, dispatch_uid="contentchanges.link_saved")

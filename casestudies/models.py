@@ -6,8 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Lower
-from django.db.models.signals import m2m_changed, post_save, pre_save
-from django.dispatch import receiver
+from django.db.models.signals import m2m_changed
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -368,29 +367,3 @@ class SlugRedirect(models.Model):
 
     def __str__(self):
         return f"/case-studies/{self.old_slug}/ → {self.study}"
-
-
-@receiver(post_save, sender=TaggedCaseStudy)
-def drop_restored_link_to_a_tag_gone_since(sender, instance, raw, using, **kwargs):
-    """Restoring a study's revision saves its tag links raw, as they were then. A link
-    to a tag deleted or merged away since is dropped again at once (the database checks
-    the link at commit, so the restore would fail): the study comes back without it,
-    as the restore form shows, and the author may add the tag again there."""
-    if raw and not Tag.objects.using(using).filter(pk=instance.tag_id).exists():
-        # A delete with its signals: the search index sees the link go.
-        TaggedCaseStudy.objects.using(using).filter(pk=instance.pk).delete()
-
-
-@receiver(pre_save, sender=CaseStudy)
-def keep_old_slug_working(sender, instance, raw, **kwargs):
-    """When a study's slug changes (a save, or a revert from history), redirect the old one.
-
-    A signal rather than save(): restoring a revision saves raw, past save().
-    """
-    if instance.pk is None:
-        return
-    old_slug = CaseStudy.objects.filter(pk=instance.pk).values_list("slug", flat=True).first()
-    if old_slug is None or old_slug == instance.slug:
-        return
-    SlugRedirect.objects.filter(old_slug=instance.slug, study=instance).delete()
-    SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"study": instance})

@@ -35,12 +35,9 @@ def test_the_kept_counts_and_stored_cards_go_and_the_studies_stay(client):
 
     tables = connection.introspection.table_names()
     assert not {"casestudies_tagpair", "casestudies_tagtriple", "casestudies_publishedtotal"} & set(tables)
-    columns = {
-        column.name
-        for column in connection.introspection.get_table_description(
-            connection.cursor(), CaseStudy._meta.db_table
-        )
-    }
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(cursor, CaseStudy._meta.db_table)
+    columns = {column.name for column in description}
     assert not {"card_html", "card_key"} & columns
     upgraded = CaseStudy.objects.published().get(slug="kept")
     assert [tag.name for tag in upgraded.tags.all()] == ["Security"]
