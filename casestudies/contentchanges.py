@@ -103,9 +103,8 @@ def studies_retagged(sender, instance, action, reverse, pk_set, using, **kwargs)
 
 
 def tag_saved(sender, instance, created, using, **kwargs):
-    if created:
-        content_changed(using)
-    else:
+    # A new tag shows nowhere until a study carries it, and that link is a change of its own.
+    if not created:
         # Renamed: its studies are found by the new name, no longer by the old.
         links = TaggedCaseStudy._base_manager.using(using).filter(tag=instance)
         studies_changed(links.values_list("content_object", flat=True), using)
