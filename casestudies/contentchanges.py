@@ -18,6 +18,10 @@ it sends one of the signals connected below, and this module does, in order:
    under the generation (pagecache.remember: the site profile, the tag panel) is out
    of date in every process at once.
 
+4. Image files, once the transaction commits: an image deleted (on its own or with its
+   study) takes its master and renditions with it, unless another image has the same
+   picture. A body that names an image is rendered again when the image comes or goes.
+
 Nothing else keeps a copy of what a study shows: totals, facets, related studies and
 neighbours are read from `CaseStudy.objects.published()` when a page is drawn.
 """
@@ -27,8 +31,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 
-from casestudies import search
-from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag, TaggedCaseStudy
+from casestudies import images, search
+from casestudies.models import CaseStudy, Outcome, SlugRedirect, StudyImage, Tag, TaggedCaseStudy
 from portfolio import pagecache
 from siteprofile.models import SiteProfile, SocialLink
 
@@ -110,6 +114,46 @@ def tag_saved(sender, instance, created, using, **kwargs):
         studies_changed(links.values_list("content_object", flat=True), using)
 
 
+def image_saving(sender, instance, using, **kwargs):
+    # Another picture uploaded in an image's place: the old one's files go, once committed.
+    if instance.pk is not None:
+        old = StudyImage.objects.using(using).filter(pk=instance.pk).first()
+        if old is not None and old.digest != instance.digest:
+            delete_files_once_unused(old, using)
+
+
+def image_saved(sender, instance, raw, using, **kwargs):
+    if not raw:
+        render_body_again(instance.study_id, using)
+
+
+def image_deleted(sender, instance, using, origin=None, **kwargs):
+    deleting_studies = isinstance(origin, CaseStudy) or (
+        isinstance(origin, QuerySet) and origin.model is CaseStudy
+    )
+    if not deleting_studies:
+        render_body_again(instance.study_id, using)
+    delete_files_once_unused(instance, using)
+
+
+def delete_files_once_unused(image, using):
+    names, digest = image.file_names, image.digest
+
+    def delete_files():
+        # Checked once committed: an image saved meanwhile with the same picture keeps them.
+        if not StudyImage.objects.using(using).filter(digest=digest).exists():
+            images.delete_files(names)
+
+    transaction.on_commit(delete_files, using=using, robust=True)
+
+
+def render_body_again(study_id, using):
+    """The body may show the image that changed: render it with the study's images as they are now."""
+    study = CaseStudy.objects.using(using).filter(pk=study_id).first()
+    if study is not None:
+        study.save(update_fields=["body"])
+
+
 def shown_beside_studies_changed(sender, using, **kwargs):
     # Also a tag deleted: its links go first, each one a link_changed.
     content_changed(using)
@@ -131,6 +175,9 @@ def connect_receivers(app_config):
     m2m_changed.connect(studies_retagged, sender=TaggedCaseStudy, dispatch_uid="contentchanges.retagged")
     post_save.connect(tag_saved, sender=Tag, dispatch_uid="contentchanges.tag_saved")
     post_delete.connect(shown_beside_studies_changed, sender=Tag, dispatch_uid="contentchanges.tag_deleted")
+    pre_save.connect(image_saving, sender=StudyImage, dispatch_uid="contentchanges.image_saving")
+    post_save.connect(image_saved, sender=StudyImage, dispatch_uid="contentchanges.image_saved")
+    post_delete.connect(image_deleted, sender=StudyImage, dispatch_uid="contentchanges.image_deleted")
     for model in SHOWN_BESIDE_STUDIES:
         uid = f"contentchanges.{model._meta.label_lower}"
         post_save.connect(shown_beside_studies_changed, sender=model, dispatch_uid=f"{uid}.saved")

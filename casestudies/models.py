@@ -13,6 +13,7 @@ from django.utils.text import slugify
 from taggit.managers import TaggableManager
 from taggit.models import TagBase, TaggedItemBase
 
+from casestudies import images
 from casestudies.rendering import reading_minutes, render_markdown
 
 
@@ -250,12 +251,21 @@ class CaseStudy(models.Model):
         """Render once, here, so no request ever pays for Markdown."""
         # Browsers send textarea lines with CRLF; store one kind of newline.
         self.body = self.body.replace("\r\n", "\n")
-        rendered = render_markdown(self.body)
+        rendered = render_markdown(self.body, self.images_by_name())
         self.body_html = rendered.html
         self.toc_html = rendered.toc_html
         # Not stored: what went wrong in this save (an undrawable diagram), for the admin to show.
         self.render_problems = list(rendered.problems)
         self.reading_minutes = reading_minutes(self.body)
+
+    def images_by_name(self):
+        """The uploads the body may show, by the name it calls them."""
+        return {image.name: image for image in self.images.all()} if self.pk else {}
+
+    @property
+    def cover(self):
+        """The cover image, or None; prefetch `images` (with_cover()) to ask many studies."""
+        return next((image for image in self.images.all() if image.is_cover), None)
 
     def clean(self):
         if self.slug in RESERVED_SLUGS:
@@ -307,6 +317,80 @@ class Outcome(models.Model):
 
     def __str__(self):
         return self.label
+
+
+class StudyImage(models.Model):
+    """A picture of a study: its cover, or a figure its body shows by name, as in
+    `![A whiteboard](whiteboard.jpg "Caption")`.
+
+    The files are in the default storage, named by content (casestudies/images.py);
+    this row says which study uses them and how. Deleting it deletes them, unless
+    another image has the same picture.
+    """
+
+    study = models.ForeignKey(CaseStudy, on_delete=models.CASCADE, related_name="images")
+    name = models.CharField(
+        max_length=100, help_text="The file name the body refers to, as in ![Alt text](whiteboard.jpg)."
+    )
+    alt = models.CharField(
+        "alt text",
+        max_length=300,
+        help_text="What the picture shows, for readers who cannot see it.",
+    )
+    credit = models.CharField(max_length=200, blank=True, help_text="Optional, e.g. “Photo: Ada Lovelace”.")
+    is_cover = models.BooleanField(
+        "cover", default=False, help_text="Shown above the body, on cards and in the share image."
+    )
+    digest = models.CharField(max_length=20, editable=False)
+    extension = models.CharField(max_length=4, editable=False)
+    width = models.PositiveIntegerField(editable=False)
+    height = models.PositiveIntegerField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_cover", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "name"],
+                name="image_name_unique_per_study",
+                violation_error_message="This study has an image of that name already.",
+            ),
+            models.UniqueConstraint(
+                fields=["study"],
+                condition=Q(is_cover=True),
+                name="one_cover_per_study",
+                violation_error_message="A study has one cover; untick the other first.",
+            ),
+        ]
+        indexes = [models.Index(fields=["digest"], name="image_digest")]
+
+    def __str__(self):
+        return self.name
+
+    def show(self, master):
+        """Make this image `master` (an accepted upload, images.accept()), its files written first."""
+        images.store(master)
+        self.digest, self.extension = master.digest, master.extension
+        self.width, self.height = master.width, master.height
+
+    @property
+    def file_names(self):
+        """The master and every rendition, as named in the default storage."""
+        return images.file_names(self.digest, self.extension, self.width)
+
+    @property
+    def master_name(self):
+        return self.file_names[0]
+
+    def renditions(self, image_format):
+        """[(url, width)] of the renditions in `image_format` ("avif" or "webp"), narrowest first."""
+        return [
+            (images.url(images.rendition_name(self.digest, width, image_format)), width)
+            for width in images.rendition_widths(self.width)
+        ]
+
+    def picture_html(self, sizes, *, alt=None, eager=False):
+        return images.picture_html(self, sizes, alt=alt, eager=eager)
 
 
 class SocialCard(models.Model):

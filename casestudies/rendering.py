@@ -15,6 +15,7 @@ import math
 import re
 import secrets
 import time
+import xml.etree.ElementTree as etree
 from dataclasses import dataclass
 
 import markdown
@@ -25,7 +26,7 @@ from markdown.extensions.fenced_code import FencedBlockPreprocessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 
-from casestudies import diagrams
+from casestudies import diagrams, images
 
 WORDS_PER_MINUTE = 220
 
@@ -75,6 +76,83 @@ class DiagramBlocks(Preprocessor):
         return placeholders.sub(lambda match: self.figures[match.group(1)], html)
 
 
+class UploadedImages(Treeprocessor):
+    """`![Alt](whiteboard.jpg "Caption")` shows the study's uploaded image of that name, as a
+    <figure> when it stands alone in its paragraph. Like diagrams, the markup is made here,
+    after sanitising, in the place of a random placeholder.
+
+    An image from another site would be blocked by the Content-Security-Policy (img-src
+    'self'), so it becomes a link to that image, and the author is told; so is a name no
+    uploaded image has.
+    """
+
+    def __init__(self, md, images):
+        super().__init__(md)
+        self.images = images  # name -> StudyImage
+        self.token = f"image{secrets.token_hex(16)}"
+        self.markup = {}  # placeholder -> HTML
+        self.problems = []
+
+    def run(self, root):
+        for parent in list(root.iter()):
+            for index, child in enumerate(list(parent)):
+                if child.tag == "img":
+                    self.replace(parent, index, child)
+
+    def replace(self, parent, index, img):
+        src, alt = (img.get("src") or "").strip(), img.get("alt") or ""
+        if EXTERNAL_SOURCE.match(src):
+            self.problems.append(
+                f"The image {src} is on another site: the site's security policy blocks it, so "
+                "visitors would see a broken image. It is shown as a link instead; upload it "
+                "under Images and write ![alt text](file-name) to show it."
+            )
+            link = etree.Element("a", href=src)
+            link.text = alt or src
+            self.swap(parent, index, img, link)
+            return
+        image = (self.images or {}).get(src)
+        if image is None:
+            if self.images is not None and src and "/" not in src:
+                self.problems.append(
+                    f"No image named “{src}” is uploaded for this study: upload it under Images, "
+                    "or correct the name."
+                )
+            return
+        alone = (
+            parent.tag == "p"
+            and len(parent) == 1
+            and not (parent.text or "").strip()
+            and not (img.tail or "").strip()
+        )
+        placeholder = f"{self.token}n{len(self.markup) + 1}"
+        if alone:
+            # The paragraph becomes the figure.
+            self.markup[placeholder] = images.figure_html(image, alt or None, img.get("title"))
+            parent.remove(img)
+            parent.text = placeholder
+        else:
+            self.markup[placeholder] = image.picture_html(images.PROSE_SIZES, alt=alt or None)
+            marker = etree.Element("span")
+            marker.text = placeholder
+            self.swap(parent, index, img, marker)
+
+    @staticmethod
+    def swap(parent, index, old, new):
+        new.tail = old.tail
+        parent.remove(old)
+        parent.insert(index, new)
+
+    def insert_markup(self, html):
+        if not self.markup:
+            return html
+        placeholders = re.compile(rf"<(p|span)>({self.token}n\d+)</\1>")
+        return placeholders.sub(lambda match: self.markup[match.group(2)], html)
+
+
+EXTERNAL_SOURCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+
+
 class AlignmentAsClass(Treeprocessor):
     """Table column alignment as a class (`align-right`): HTML's `align` attribute is obsolete."""
 
@@ -85,15 +163,20 @@ class AlignmentAsClass(Treeprocessor):
 
 
 class StudyBodyExtension(Extension):
+    def __init__(self, images=None):
+        super().__init__()
+        self.images = images
+
     def extendMarkdown(self, md):
         # Priority above the table of contents' (5), so it sees the new levels.
         md.treeprocessors.register(DemoteTitleLevelHeadings(md), "demote_title_headings", 6)
         md.treeprocessors.register(AlignmentAsClass(md), "alignment_as_class", 4)
+        md.treeprocessors.register(UploadedImages(md, self.images), "uploaded_images", 3)
         # After whitespace is normalised (30), before fenced code blocks are read (25).
         md.preprocessors.register(DiagramBlocks(md), "diagrams", 28)
 
 
-EXTENSIONS = [StudyBodyExtension(), "fenced_code", "codehilite", "tables", "footnotes", "toc", "sane_lists"]
+EXTENSIONS = ["fenced_code", "codehilite", "tables", "footnotes", "toc", "sane_lists"]
 EXTENSION_CONFIGS = {
     # CSS classes, never inline styles: static/css/site.css colours them.
     "codehilite": {"css_class": "highlight", "guess_lang": False, "wrapcode": True},
@@ -157,15 +240,24 @@ def sanitise(html):
     )
 
 
-def render_markdown(source):
-    """Render a study body; returns its sanitised HTML, table of contents and any problems."""
-    converter = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+def render_markdown(source, images=None):
+    """Render a study body; returns its sanitised HTML, table of contents and any problems.
+
+    `images` ({name: StudyImage}) are the study's uploads the body may show; None when
+    rendering without a study (nothing is said of names then).
+    """
+    converter = markdown.Markdown(
+        extensions=[StudyBodyExtension(images), *EXTENSIONS], extension_configs=EXTENSION_CONFIGS
+    )
     diagram_blocks = converter.preprocessors["diagrams"]
+    uploaded_images = converter.treeprocessors["uploaded_images"]
     html = sanitise(converter.convert(FORBIDDEN_IN_HTML.sub("", source or "")))
     html = EXTERNAL_LINK.sub(r'<a \1 rel="noopener noreferrer">', html)
     html = diagram_blocks.insert_figures(html)
+    html = uploaded_images.insert_markup(html)
     toc_html = sanitise(converter.toc) if converter.toc_tokens else ""
-    return RenderedBody(html=html, toc_html=toc_html, problems=tuple(diagram_blocks.problems))
+    problems = (*diagram_blocks.problems, *uploaded_images.problems)
+    return RenderedBody(html=html, toc_html=toc_html, problems=problems)
 
 
 def reading_minutes(source):

@@ -199,6 +199,19 @@ TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Uploaded images (casestudies/images.py): kept through the default storage, files on
+# this machine unless an S3 bucket is configured below.
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
+_max_image_mb = os.environ.get("DJANGO_MAX_IMAGE_MB", "").strip() or "20"
+if not (_max_image_mb.isascii() and _max_image_mb.isdigit() and int(_max_image_mb) > 0):
+    raise ImproperlyConfigured(
+        f"DJANGO_MAX_IMAGE_MB must be a whole number of megabytes, not {_max_image_mb!r}."
+    )
+MAX_IMAGE_MB = int(_max_image_mb)
+# Larger than any camera's photo; a bigger claim is a decompression bomb.
+MAX_IMAGE_PIXELS = 50_000_000
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
