@@ -334,7 +334,6 @@ def picture_html(image, sizes, *, alt=None, eager=False):
     webp = sources["webp"]
     # The fallback for a browser without <picture>: a middling width.
     fallback = next((url for url, width in reversed(webp) if width <= 960), webp[0][0])
-    loading = format_html('fetchpriority="high"') if eager else format_html('loading="lazy" decoding="async"')
     source_tags = format_html_join(
         "",
         '<source type="{}" srcset="{}" sizes="{}">',
@@ -343,15 +342,13 @@ def picture_html(image, sizes, *, alt=None, eager=False):
             for kind, renditions in sources.items()
         ),
     )
-    return format_html(
-        '<picture>{}<img src="{}" alt="{}" width="{}" height="{}" {}></picture>',
-        source_tags,
-        fallback,
-        image.alt if alt is None else alt,
-        image.width,
-        image.height,
-        loading,
+    img = (
+        '<img src="{}" alt="{}" width="{}" height="{}" fetchpriority="high">'
+        if eager
+        else '<img src="{}" alt="{}" width="{}" height="{}" loading="lazy" decoding="async">'
     )
+    img_html = format_html(img, fallback, image.alt if alt is None else alt, image.width, image.height)
+    return format_html("<picture>{}{}</picture>", source_tags, img_html)
 
 
 # How wide a body's picture is drawn: the text column (68ch, static/css/site.css) on a

@@ -24,6 +24,8 @@ def _fast_test_settings(settings, monkeypatch, tmp_path):
     # Each test sees its views' own work; tests/test_pagecache.py turns the page cache on.
     settings.PAGE_CACHE_SECONDS = 0
     settings.PAGE_CACHE_GENERATION_FILE = tmp_path / "cache-generation"
+    # Uploaded images of one test are not another's.
+    settings.MEDIA_ROOT = tmp_path / "media"
     # Every test starts cold: nothing cached by an earlier test (the site profile) leaks into it.
     cache.clear()
     # Once cached, the profile stays until a save drops it: on a slow machine its

@@ -1,10 +1,14 @@
 import datetime
+import io
+import itertools
 
 import factory
 from django.utils import timezone
 from django.utils.text import slugify
+from PIL import Image
 
-from casestudies.models import CaseStudy, Outcome
+from casestudies import images
+from casestudies.models import CaseStudy, Outcome, StudyImage
 
 
 class CaseStudyFactory(factory.django.DjangoModelFactory):
@@ -45,3 +49,24 @@ def draft(**kwargs):
 
 def scheduled(**kwargs):
     return CaseStudyFactory(published_at=timezone.now() + datetime.timedelta(days=3), **kwargs)
+
+
+_hues = itertools.count()
+
+
+def image_bytes(width=1200, height=800, image_format="PNG", **save_options):
+    """A picture with some detail (a gradient in a colour of its own), encoded as `image_format`."""
+    hue = next(_hues) * 37 % 256
+    gradient = Image.linear_gradient("L").resize((width, height))
+    picture = Image.merge("RGB", (gradient, Image.new("L", (width, height), hue), gradient.transpose(0)))
+    output = io.BytesIO()
+    picture.save(output, image_format, **save_options)
+    return output.getvalue()
+
+
+def add_image(study, name="figure.png", *, width=1200, height=800, alt="A figure", is_cover=False, credit=""):
+    """An image uploaded for `study`, its files in the default storage."""
+    image = StudyImage(study=study, name=name, alt=alt, is_cover=is_cover, credit=credit)
+    image.show(images.accept(image_bytes(width, height), name))
+    image.save()
+    return image
