@@ -128,7 +128,10 @@ def accept(data, name=""):
     except ImageRefused:
         raise
     except Image.DecompressionBombError:
-        raise ImageRefused(f"{label} claims more pixels than an image may have.") from None
+        raise ImageRefused(
+            f"{label} claims more pixels than an image may have "
+            f"(at most {settings.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)."
+        ) from None
     except UnidentifiedImageError:
         raise ImageRefused(f"{label} is not an image this site accepts ({ACCEPTED_NAMES}).") from None
     except (OSError, ValueError, SyntaxError, struct.error, EOFError) as error:
