@@ -300,6 +300,16 @@ def store(master):
                 default_storage.delete(saved)
 
 
+def make_missing_renditions(image):
+    """Make the renditions of `image` (a StudyImage) that its storage lacks, as after a change
+    to the widths or encoders; True if any was missing."""
+    if all(default_storage.exists(name) for name in rendition_names(image.digest, image.width)):
+        return False
+    with default_storage.open(image.master_name) as file:
+        store(Master(file.read(), image.extension, image.width, image.height))
+    return True
+
+
 def file_names(digest, extension, width):
     """Every file kept for one master."""
     return [f"{FOLDER}/{digest}.{extension}", *rendition_names(digest, width)]

@@ -6,6 +6,7 @@ import zlib
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.management import call_command
 from PIL import Image
 
 from casestudies import images
@@ -236,3 +237,11 @@ def test_a_new_picture_in_an_images_place_deletes_the_old_files(django_capture_o
         image.save()
     assert not any(default_storage.exists(name) for name in old)
     assert all(default_storage.exists(name) for name in image.file_names)
+
+
+def test_render_studies_makes_renditions_the_storage_lacks():
+    image = add_image(CaseStudyFactory(), "chart.png", width=1000, height=500)
+    lost = image.file_names[1:]
+    images.delete_files(lost)
+    call_command("render_studies", stdout=io.StringIO())
+    assert all(default_storage.exists(name) for name in lost)

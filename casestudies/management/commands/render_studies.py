@@ -1,18 +1,21 @@
 from django.core.management.base import BaseCommand
 
-from casestudies import socialcards
-from casestudies.models import CaseStudy
+from casestudies import images, socialcards
+from casestudies.models import CaseStudy, StudyImage
 from siteprofile.models import SiteProfile
 
 
 class Command(BaseCommand):
     help = (
         "Render every study's Markdown again (and the site profile's), after a change "
-        "to the rendering pipeline, and draw every missing or out-of-date share image."
+        "to the rendering pipeline, make every missing image rendition, and draw every "
+        "missing or out-of-date share image."
     )
 
     def handle(self, **options):
         rendered = changed = 0
+        # First: bodies name the renditions.
+        made = sum(images.make_missing_renditions(image) for image in StudyImage.objects.iterator())
         for study in CaseStudy.objects.iterator():
             before = (study.body_html, study.toc_html, study.reading_minutes)
             # Not an edit: updated_at is left as it was.
@@ -25,3 +28,5 @@ class Command(BaseCommand):
             profile.save(update_fields=["intro", "about"])
         socialcards.refresh_cards(CaseStudy.objects.values_list("pk", flat=True))
         self.stdout.write(f"Rendered {rendered} case studies; {changed} changed.")
+        if made:
+            self.stdout.write(f"Made the missing renditions of {made} images.")
