@@ -53,6 +53,15 @@ def live_site(chromium, tmp_path_factory):
         yield base_url
 
 
+@pytest.fixture(scope="session")
+def photo_site(chromium, tmp_path_factory):
+    """A site whose studies have covers, and photographs in the newest (`sample_images`)."""
+    env = site_env(tmp_path_factory.mktemp("photo-site"))
+    with serve(env) as base_url:
+        manage(env, "sample_images", "--width", "2400", "--height", "1800")
+        yield base_url
+
+
 @pytest.fixture
 def author_site(chromium, tmp_path):
     """A site of the test's own, for a test that changes what it serves.
