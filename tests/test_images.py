@@ -245,3 +245,15 @@ def test_render_studies_makes_renditions_the_storage_lacks():
     images.delete_files(lost)
     call_command("render_studies", stdout=io.StringIO())
     assert all(default_storage.exists(name) for name in lost)
+
+
+def test_sample_images_gives_covers_and_photographs_through_the_upload_path():
+    newest = CaseStudyFactory(body="## Context\n\nWords.")
+    CaseStudyFactory()
+    call_command("sample_images", covers=3, figures=2, width=64, height=48, stdout=io.StringIO())
+    covers = StudyImage.objects.filter(is_cover=True)
+    assert covers.count() == 3  # the two studies, and one made up
+    newest.refresh_from_db()
+    assert newest.body_html.count('<figure class="figure">') == 2
+    for image in StudyImage.objects.all():
+        assert all(default_storage.exists(name) for name in image.file_names)
