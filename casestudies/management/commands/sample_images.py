@@ -31,7 +31,7 @@ def photo(rng, width, height):
     draw = ImageDraw.Draw(picture)
     for _ in range(40):
         x, y = rng.randrange(small[0]), rng.randrange(small[1])
-        size = rng.randrange(10, small[0] // 3)
+        size = rng.randrange(max(1, small[0] // 40), max(2, small[0] // 3))
         colour = tuple(rng.randrange(256) for _ in range(3))
         draw.ellipse((x, y, x + size, y + size * rng.uniform(0.3, 1.5)), fill=colour)
     picture = picture.filter(ImageFilter.GaussianBlur(3)).resize((width, height), Image.Resampling.BICUBIC)
