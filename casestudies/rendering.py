@@ -100,7 +100,10 @@ class UploadedImages(Treeprocessor):
                     self.replace(parent, index, child)
 
     def replace(self, parent, index, img):
-        src, alt = (img.get("src") or "").strip(), img.get("alt") or ""
+        # Before Markdown's own unescaping (priority 0), which this markup never reaches.
+        unescape = self.md.treeprocessors["unescape"].unescape
+        src, alt = unescape(img.get("src") or "").strip(), unescape(img.get("alt") or "")
+        title = unescape(img.get("title") or "")
         if EXTERNAL_SOURCE.match(src):
             self.problems.append(
                 f"The image {src} is on another site: the site's security policy blocks it, so "
@@ -128,7 +131,7 @@ class UploadedImages(Treeprocessor):
         placeholder = f"{self.token}n{len(self.markup) + 1}"
         if alone:
             # The paragraph becomes the figure.
-            self.markup[placeholder] = images.figure_html(image, alt or None, img.get("title"))
+            self.markup[placeholder] = images.figure_html(image, alt or None, title)
             parent.remove(img)
             parent.text = placeholder
         else:

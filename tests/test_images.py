@@ -257,3 +257,11 @@ def test_sample_images_gives_covers_and_photographs_through_the_upload_path():
     assert newest.body_html.count('<figure class="figure">') == 2
     for image in StudyImage.objects.all():
         assert all(default_storage.exists(name) for name in image.file_names)
+
+
+def test_escapes_in_an_images_alt_text_and_caption_read_as_written():
+    study = CaseStudyFactory(body='![A \\[draft\\] plan](plan.png "Step \\*one\\*")')
+    add_image(study, "plan.png")
+    study.refresh_from_db()
+    assert 'alt="A [draft] plan"' in study.body_html
+    assert "<figcaption>Step *one*</figcaption>" in study.body_html
