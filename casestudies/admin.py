@@ -1,16 +1,21 @@
+import re
+
 import reversion
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.text import slugify
 from reversion.admin import VersionAdmin
 from taggit.models import Tag as TaggitTag
 
+from casestudies import images
 from casestudies.checks import review
-from casestudies.models import CaseStudy, Outcome, SlugRedirect, Tag
+from casestudies.models import CaseStudy, Outcome, SlugRedirect, StudyImage, Tag
 from casestudies.previews import MAX_PREVIEW_BYTES, body_preview, share_preview_field
 
 # The site's tags are casestudies.Tag; taggit's own table stays empty.
@@ -36,6 +41,156 @@ class SlugRedirectInline(admin.TabularInline):
         return False
 
 
+class StudyImageForm(forms.ModelForm):
+    """One image of a study: a new upload is accepted (images.accept) or refused on its row."""
+
+    upload = forms.FileField(
+        label="file",
+        required=False,
+        help_text=f"{images.ACCEPTED_NAMES}. To replace a saved image, choose a new file.",
+        widget=forms.FileInput(
+            attrs={
+                "accept": "image/jpeg,image/png,image/webp,image/avif,image/gif",
+                "aria-label": "Image file",
+            }
+        ),
+    )
+
+    class Meta:
+        model = StudyImage
+        fields = ["upload", "name", "alt", "credit", "is_cover"]
+        help_texts = {"name": "The name the body calls it by. Left empty, the file's own name."}
+        widgets = {
+            "name": forms.TextInput(attrs={"aria-label": "Name", "size": 18}),
+            "alt": forms.TextInput(attrs={"aria-label": "Alt text", "size": 30}),
+            "credit": forms.TextInput(attrs={"aria-label": "Credit", "size": 18}),
+            "is_cover": forms.CheckboxInput(attrs={"aria-label": "Cover"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A saved image keeps its picture unless a new file is chosen.
+        self.fields["upload"].required = self.instance.pk is None
+        self.fields["name"].required = False
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        return images.plain_name(name) if name else name
+
+    def clean(self):
+        cleaned_data = super().clean()
+        upload = cleaned_data.get("upload")
+        if upload:
+            try:
+                cleaned_data["master"] = self.accepted(upload)
+                if not cleaned_data.get("name") and "name" not in self.errors:
+                    cleaned_data["name"] = images.plain_name(upload.name)
+            except images.ImageRefused as refusal:
+                self.add_error("upload", refusal)
+        if not cleaned_data.get("name") and not self.errors:
+            self.add_error("name", "Give the image a name, such as “diagram.png”.")
+        return cleaned_data
+
+    @staticmethod
+    def accepted(upload):
+        # Refused by its declared size before a byte of it is read.
+        if upload.size > images.max_bytes():
+            raise images.ImageRefused(
+                f"“{upload.name}” is {upload.size / 1024 / 1024:.1f} MB; "
+                f"images may be at most {settings.MAX_IMAGE_MB} MB."
+            )
+        return images.accept(upload.read(), upload.name)
+
+    def save(self, commit=True):
+        if master := self.cleaned_data.get("master"):
+            self.instance.show(master)
+        return super().save(commit)
+
+
+class StudyImageFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        """Names and the cover, checked across the rows rather than against the database, so
+        that a save which deletes, renames or moves the cover between rows is judged as it ends.
+        The rows are every image of the study."""
+        rows = [form for form in self.forms if form.instance.pk or form.has_changed()]
+        kept = [form for form in rows if not self._should_delete_form(form)]
+        saved_names = {form.instance.pk: form.initial["name"] for form in rows if form.instance.pk}
+        names, covers = set(), 0
+        for form in kept:
+            name = getattr(form, "cleaned_data", {}).get("name")
+            if not name:
+                continue
+            renamed = form.instance.pk and name != saved_names[form.instance.pk]
+            if name in names:
+                form.add_error(
+                    "name", f"Another image of this study is named “{name}”: give this one another name."
+                )
+            elif renamed and name in saved_names.values():
+                # Saved one row at a time, the two rows would hold one name for a moment.
+                form.add_error(
+                    "name",
+                    f"“{name}” is another image's name until this save: save with that one renamed "
+                    "or deleted first, then give this one its name.",
+                )
+            names.add(name)
+            if form.cleaned_data.get("is_cover"):
+                covers += 1
+                if covers > 1:
+                    form.add_error("is_cover", "A study has one cover: tick only one image.")
+        super().clean()
+
+
+class StudyImageInline(admin.TabularInline):
+    model = StudyImage
+    form = StudyImageForm
+    formset = StudyImageFormSet
+    # Room for several uploads in one save.
+    extra = 2
+    fields = ["thumbnail", "upload", "name", "alt", "credit", "is_cover", "markdown"]
+    readonly_fields = ["thumbnail", "markdown"]
+    verbose_name = "image"
+    verbose_name_plural = "Images (a cover, and figures the body shows by name)"
+
+    @admin.display(description="picture")
+    def thumbnail(self, image):
+        if not image.digest:
+            return ""
+        url, width = image.renditions("webp")[0]
+        height = max(1, round(image.height * width / image.width))
+        return format_html(
+            '<img class="study-image-thumbnail" src="{}" width="{}" height="{}" alt="{}">',
+            url,
+            width,
+            height,
+            image.alt,
+        )
+
+    @admin.display(description="in the body")
+    def markdown(self, image):
+        if not image.pk:
+            return "Save to get the Markdown that shows it."
+        note = (
+            "The cover shows above the body by itself; paste this only to show it in the body too."
+            if image.is_cover
+            else "Paste where it belongs; the caption in quotes is optional."
+        )
+        return format_html(
+            '<code class="study-image-markdown">{}</code><span class="study-image-note">{}</span>',
+            markdown_for(image),
+            note,
+        )
+
+
+def markdown_for(image):
+    """What a body writes to show `image` as a captioned figure."""
+    # The alt text is written out so the body reads well, unless Markdown would misread it;
+    # left empty, the figure takes the image's own.
+    alt = "" if re.search(r"[\[\]\\`]", image.alt) else image.alt
+    # A name with a space or a bracket is read whole only between angle brackets.
+    name = f"<{image.name}>" if re.search(r"[\s()]", image.name) else image.name
+    return f'![{alt}]({name} "Caption")'
+
+
 @admin.register(CaseStudy)
 class CaseStudyAdmin(VersionAdmin):
     """Every save keeps a revision: History shows and restores them, deleted studies can be recovered."""
@@ -47,7 +202,7 @@ class CaseStudyAdmin(VersionAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["share_preview", "reading_minutes", "created_at", "updated_at"]
     actions = ["publish", "unpublish"]
-    inlines = [OutcomeInline, SlugRedirectInline]
+    inlines = [StudyImageInline, OutcomeInline, SlugRedirectInline]
     # A link typed without a scheme means https, as browsers assume.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
@@ -75,6 +230,13 @@ class CaseStudyAdmin(VersionAdmin):
         preview = path("preview/", body_preview, name="casestudies_casestudy_preview_body")
         return [preview, *super().get_urls()]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and "body" in form.base_fields:
+            # The live preview of a saved study shows its uploaded images.
+            form.base_fields["body"].widget.attrs["data-preview-study"] = obj.pk
+        return form
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "body":
@@ -101,7 +263,11 @@ class CaseStudyAdmin(VersionAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        # After tags and outcomes are saved too, so the checks see the whole study.
+        if any(formset.model is StudyImage and formset.has_changed() for formset in formsets):
+            # Rendered before its images were saved: again, so the body shows them and the
+            # problems below are about the images it has now.
+            form.instance.save(update_fields=["body"])
+        # After tags, outcomes and images are saved too, so the checks see the whole study.
         for problem in getattr(form.instance, "render_problems", []):
             self.message_user(request, problem, messages.ERROR)
         for warning in review(form.instance):

@@ -7,6 +7,7 @@ from casestudies.models import CaseStudy, SlugRedirect
 
 META_DESCRIPTION_LENGTH = 160
 STUDY_LINK = re.compile(r"^(?:https?://[^/]+)?/case-studies/([^/?#]+)/?(?:[?#].*)?$")
+OTHER_SITE = re.compile(r"^(?:https?:)?//", re.IGNORECASE)
 
 
 class BodyOutline(HTMLParser):
@@ -16,15 +17,24 @@ class BodyOutline(HTMLParser):
         super().__init__()
         self.headings = []  # (level, text)
         self.images_without_alt = []
+        self.images_elsewhere = []  # sources on another site
         self.links = []
         self._heading = None
+        self._in_picture = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if re.fullmatch(r"h[1-6]", tag):
             self._heading = [int(tag[1]), ""]
-        elif tag == "img" and not (attrs.get("alt") or "").strip():
-            self.images_without_alt.append(attrs.get("src") or "(no src)")
+        elif tag == "picture":
+            self._in_picture = True
+        elif tag == "img":
+            src = (attrs.get("src") or "").strip()
+            if not (attrs.get("alt") or "").strip():
+                self.images_without_alt.append(src or "(no src)")
+            # An uploaded image's <picture> is ours, wherever the storage serves it from.
+            if OTHER_SITE.match(src) and not self._in_picture:
+                self.images_elsewhere.append(src)
         elif tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
 
@@ -33,6 +43,8 @@ class BodyOutline(HTMLParser):
             self._heading[1] += data
 
     def handle_endtag(self, tag):
+        if tag == "picture":
+            self._in_picture = False
         if self._heading is not None and tag == f"h{self._heading[0]}":
             self.headings.append((self._heading[0], self._heading[1].strip(" #")))
             self._heading = None
@@ -60,6 +72,16 @@ def review(study):
 
     for src in outline.images_without_alt:
         warnings.append(f"The image {src} has no alt text: describe it for readers who cannot see it.")
+
+    # Only an <img> written as HTML gets here: a Markdown image from another site is already a
+    # link, and it and a name no upload has are told by the rendering's problems, at save and in
+    # the live preview.
+    for src in outline.images_elsewhere:
+        warnings.append(
+            f"The image {src} is on another site, so it will not show on the site: the site's "
+            "security policy (Content-Security-Policy) allows only its own images. Upload it under "
+            "Images and write ![alt text](file-name) instead."
+        )
 
     linked = {match.group(1) for href in outline.links if (match := STUDY_LINK.match(href))}
     if linked:

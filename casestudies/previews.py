@@ -46,7 +46,8 @@ def can_write(user):
 @never_cache
 @require_POST
 def body_preview(request):
-    """A body being edited, rendered and sanitised exactly as the study page will show it."""
+    """A body being edited, rendered and sanitised exactly as the study page will show it: with the
+    study's uploaded images when a saved study is named in the "study" field."""
     if not can_write(request.user):
         message = "Only staff who may write case studies can preview. Are you still logged in?"
         return JsonResponse({"error": message}, status=403)
@@ -60,9 +61,23 @@ def body_preview(request):
             "Save the study and view it on the site instead."
         )
         return JsonResponse({"error": message}, status=413)
+    study_id = request.POST.get("study")
+    study = None
+    if study_id:
+        # The study being edited, whose uploaded images the preview shows as its page will.
+        # The admin's rule for a study's change form: the model permission, whichever the study.
+        if not request.user.has_perm("casestudies.change_casestudy"):
+            return JsonResponse({"error": "Only staff who may change this study can preview it."}, status=403)
+        # Digits that fit a database's integer: a longer number is no study's.
+        if not (study_id.isascii() and study_id.isdigit() and len(study_id) <= 18):
+            return JsonResponse({"error": "The “study” field must be a study's number."}, status=400)
+        study = CaseStudy.objects.filter(pk=int(study_id)).first()
+        if study is None:
+            message = "This study no longer exists: it may have been deleted since the page was opened."
+            return JsonResponse({"error": message}, status=404)
     # As CaseStudy.save() does: one kind of newline.
     body = body.replace("\r\n", "\n")
-    rendered = render_markdown(body)
+    rendered = render_markdown(body, study.images_by_name() if study else None)
     return JsonResponse(
         {
             "html": rendered.html,

@@ -31,7 +31,7 @@ def study_form(**overrides):
         "team_size": "",
         "stack": "",
     }
-    for inline in ["outcomes", "slug_redirects"]:
+    for inline in ["images", "outcomes", "slug_redirects"]:
         data |= {f"{inline}-TOTAL_FORMS": "0", f"{inline}-INITIAL_FORMS": "0"}
     return {**data, **overrides}
 

@@ -18,6 +18,8 @@
 
   function setUpLivePreview(textarea) {
     const url = textarea.dataset.previewUrl;
+    // Set on a saved study's form: the preview then shows the study's uploaded images.
+    const study = textarea.dataset.previewStudy;
     const maxBytes = Number(textarea.dataset.previewMaxBytes) || Infinity;
     const form = textarea.form;
     if (!url || !form || !form.elements.csrfmiddlewaretoken) return;
@@ -145,6 +147,7 @@
       scroller.setAttribute("aria-busy", "true");
       const data = new FormData();
       data.append("body", body);
+      if (study) data.append("study", study);
       try {
         const response = await fetch(url, {
           method: "POST",
