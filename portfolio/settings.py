@@ -8,6 +8,7 @@ the full table of variables.
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -199,16 +200,96 @@ TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
-# Uploaded images (casestudies/images.py): kept through the default storage, files on
-# this machine unless an S3 bucket is configured below.
+# Uploaded images (casestudies/images.py): kept through the default storage. Files on this
+# machine by default, sent by the site itself (casestudies/media.py); with DJANGO_S3_BUCKET, in
+# an S3-compatible bucket that visitors fetch them from directly, at DJANGO_MEDIA_URL.
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
+# A file's name never changes meaning (it is named by its content): browsers and proxies keep it a year.
+MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# Where pages may load images from besides their own origin: the media URL's origin, with S3.
+MEDIA_ORIGIN = None
+DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+def url_origin(name, value, schemes=("http", "https")):
+    """`value`, an absolute URL, split into (origin, the rest), or ImproperlyConfigured saying why not."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname or parts.username or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute {' or '.join(schemes)} URL with a host and no user name, "
+            f"query or fragment, such as https://media.example.com/, not {value!r}."
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}", parts.path
+
+
+S3_BUCKET = os.environ.get("DJANGO_S3_BUCKET", "").strip()
+_s3 = {
+    name: os.environ.get(name, "").strip()
+    for name in (
+        "DJANGO_S3_ENDPOINT_URL",
+        "DJANGO_S3_REGION",
+        "DJANGO_S3_ACCESS_KEY_ID",
+        "DJANGO_S3_SECRET_ACCESS_KEY",
+        "DJANGO_MEDIA_URL",
+    )
+}
+if not S3_BUCKET:
+    # Half an S3 configuration would otherwise be ignored in silence, the files kept on this machine.
+    if stray := [name for name, value in _s3.items() if value]:
+        raise ImproperlyConfigured(
+            f"{', '.join(stray)} set, but DJANGO_S3_BUCKET is not: set the bucket too, or unset "
+            "them to keep images on this machine."
+        )
+else:
+    if not _s3["DJANGO_MEDIA_URL"]:
+        raise ImproperlyConfigured(
+            "DJANGO_S3_BUCKET is set, but DJANGO_MEDIA_URL is not: set it to the public base URL "
+            f"visitors fetch the bucket's files from, e.g. https://{S3_BUCKET}.s3.<region>.amazonaws.com/ "
+            "or a CDN's address."
+        )
+    if bool(_s3["DJANGO_S3_ACCESS_KEY_ID"]) != bool(_s3["DJANGO_S3_SECRET_ACCESS_KEY"]):
+        raise ImproperlyConfigured(
+            "Set both DJANGO_S3_ACCESS_KEY_ID and DJANGO_S3_SECRET_ACCESS_KEY, or neither (boto3 then "
+            "finds credentials itself: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the machine's role)."
+        )
+    if _s3["DJANGO_S3_ENDPOINT_URL"]:
+        url_origin("DJANGO_S3_ENDPOINT_URL", _s3["DJANGO_S3_ENDPOINT_URL"])
+    # Pages served over HTTPS load nothing over plain HTTP.
+    MEDIA_ORIGIN, _media_path = url_origin(
+        "DJANGO_MEDIA_URL", _s3["DJANGO_MEDIA_URL"], ("https",) if PRODUCTION else ("http", "https")
+    )
+    MEDIA_URL = f"{MEDIA_ORIGIN}{_media_path.rstrip('/')}/"
+    _scheme, _host = MEDIA_ORIGIN.split("//")
+    _options = {
+        "bucket_name": S3_BUCKET,
+        # Pages name each file by a plain URL under MEDIA_URL: public, cacheable, never expiring.
+        "querystring_auth": False,
+        "url_protocol": _scheme,
+        "custom_domain": f"{_host}{_media_path.rstrip('/')}",
+        # Sent with every file by the bucket or the CDN in front of it; the content type comes
+        # from the file's extension (casestudies.media.S3MediaStorage).
+        "object_parameters": {"CacheControl": MEDIA_CACHE_CONTROL},
+    }
+    if _s3["DJANGO_S3_ENDPOINT_URL"]:
+        _options["endpoint_url"] = _s3["DJANGO_S3_ENDPOINT_URL"]
+    if _s3["DJANGO_S3_REGION"]:
+        _options["region_name"] = _s3["DJANGO_S3_REGION"]
+    if _s3["DJANGO_S3_ACCESS_KEY_ID"]:
+        _options["access_key"] = _s3["DJANGO_S3_ACCESS_KEY_ID"]
+        _options["secret_key"] = _s3["DJANGO_S3_SECRET_ACCESS_KEY"]
+    DEFAULT_STORAGE = {"BACKEND": "casestudies.media.S3MediaStorage", "OPTIONS": _options}
+
 _max_image_mb = os.environ.get("DJANGO_MAX_IMAGE_MB", "").strip() or "20"
 if not (_max_image_mb.isascii() and _max_image_mb.isdigit() and int(_max_image_mb) > 0):
     raise ImproperlyConfigured(
         f"DJANGO_MAX_IMAGE_MB must be a whole number of megabytes, not {_max_image_mb!r}."
     )
 MAX_IMAGE_MB = int(_max_image_mb)
+# Django caps no uploaded file: DATA_UPLOAD_MAX_MEMORY_SIZE counts form fields only, and a file
+# over FILE_UPLOAD_MAX_MEMORY_SIZE goes to a temporary file instead of memory. The admin refuses
+# an image over MAX_IMAGE_MB by its size, unread; a proxy in front must let a body that large
+# through (nginx: client_max_body_size), and is what bounds a request's size (gunicorn does not).
 # Larger than any camera's photo; a bigger claim is a decompression bomb.
 MAX_IMAGE_PIXELS = 50_000_000
 
@@ -216,7 +297,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_STORAGE,
     # Hashed names, gzip and brotli copies; whitenoise serves them cached forever.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
@@ -265,16 +346,16 @@ PERMISSIONS_POLICY = ", ".join(
 )  # fmt: skip
 
 # Content-Security-Policy (django-csp) on every response, static files included. Public pages
-# run no JavaScript and load only our own stylesheet, favicon and images: nothing inline,
-# nothing from elsewhere. Their one <script>, the JSON-LD, is a data block, which browsers
-# neither run nor check against script-src, so no nonce: a page is then the same for every
-# visitor, and a page cache may replay it, header and all.
+# run no JavaScript and load only our own stylesheet, favicon and images (and, with S3, images
+# from MEDIA_ORIGIN): nothing inline, nothing from elsewhere. Their one <script>, the JSON-LD,
+# is a data block, which browsers neither run nor check against script-src, so no nonce: a
+# page is then the same for every visitor, and a page cache may replay it, header and all.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF],
+        "img-src": [SELF, *filter(None, [MEDIA_ORIGIN])],
         "object-src": [NONE],
         "base-uri": [NONE],
         "form-action": [SELF],

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from casestudies import sitemaps
+from casestudies import media, sitemaps
 from portfolio.health import healthz, readyz
 from portfolio.robots import robots_txt
 
@@ -23,3 +23,6 @@ urlpatterns = [
     path("", include("casestudies.urls")),
     path("", include("siteprofile.urls")),
 ]
+# Uploaded images, when the site keeps them itself; with S3, pages point at the bucket instead.
+if settings.MEDIA_URL.startswith("/"):
+    urlpatterns.append(path(f"{settings.MEDIA_URL.lstrip('/')}<path:name>", media.serve, name="media"))
