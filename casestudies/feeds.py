@@ -6,6 +6,7 @@ the list's own `StudyFilter`: one URL per filter, other spellings redirected.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.syndication.views import Feed
@@ -17,10 +18,14 @@ from django.utils.xmlutils import SimplerXMLGenerator
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy
 from casestudies.sitemaps import changed_at
+from casestudies.views import cover_rendition
 from siteprofile.models import SiteProfile
 
 # Enough for a reader catching up; older studies are one click away on the site.
 ENTRIES_PER_FEED = 20
+
+# Media RSS: how feed readers are told which picture stands for an entry.
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 
 # Characters XML 1.0 cannot carry at all; a body pasted from elsewhere may hold one.
 XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -37,7 +42,11 @@ class _XMLGenerator(SimplerXMLGenerator):
 
 
 class StudyAtomFeed(Atom1Feed):
-    """Atom with each study's full body as <content> and its plain-text summary as <summary>."""
+    """Atom with each study's full body as <content>, its plain-text summary as <summary>
+    and its cover, if it has one, as <media:content>."""
+
+    def root_attributes(self):
+        return {**super().root_attributes(), "xmlns:media": MEDIA_NS}
 
     def write(self, outfile, encoding):
         handler = _XMLGenerator(outfile, encoding, short_empty_elements=True)
@@ -52,6 +61,12 @@ class StudyAtomFeed(Atom1Feed):
         handler.addQuickElement("summary", item["summary"], {"type": "text"})
         # xml:base: the body's relative links (heading anchors, footnotes) resolve against the study.
         handler.addQuickElement("content", item["content"], {"type": "html", "xml:base": item["link"]})
+        if cover := item["cover"]:
+            url, width, height = cover
+            size = {"width": str(width), "height": str(height)}
+            handler.addQuickElement(
+                "media:content", None, {"url": url, "medium": "image", "type": "image/webp", **size}
+            )
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ class FeedSubject:
     study_filter: StudyFilter
     tags_by_slug: dict
     host: str
+    # The request's build_absolute_uri, for the covers' addresses.
+    absolute_url: Callable[[str], str]
 
 
 class StudyFeed(Feed):
@@ -79,7 +96,7 @@ class StudyFeed(Feed):
         study_filter = StudyFilter.from_params(request.GET)
         tags_by_slug = study_filter.named_tags()
         host, _port = split_domain_port(request.get_host())
-        return FeedSubject(study_filter, tags_by_slug, host)
+        return FeedSubject(study_filter, tags_by_slug, host, request.build_absolute_uri)
 
     def items(self, subject):
         studies = (
@@ -89,12 +106,17 @@ class StudyFeed(Feed):
             .annotate(changed_at=changed_at())
             # A feed is a timeline, even of a search's matches.
             .order_by("-published_at", "title")
-            .with_tags()[:ENTRIES_PER_FEED]
+            .with_tags()
+            .with_cover()[:ENTRIES_PER_FEED]
         )
         studies = list(studies)
         for study in studies:
             # Survives slug changes; the year keeps the URI unique should the host ever change hands.
             study.entry_id = f"tag:{subject.host},{study.created_at:%Y}:case-study:{study.pk}"
+            study.cover_for_feed = None
+            if cover := study.cover:
+                url, width, height = cover_rendition(cover)
+                study.cover_for_feed = (subject.absolute_url(url), width, height)
         return studies
 
     # The feed
@@ -142,4 +164,4 @@ class StudyFeed(Feed):
 
     def item_extra_kwargs(self, item):
         # body_html was sanitised when the study was saved.
-        return {"summary": item.summary, "content": item.body_html}
+        return {"summary": item.summary, "content": item.body_html, "cover": item.cover_for_feed}

@@ -149,10 +149,6 @@ class CaseStudyQuerySet(models.QuerySet):
         upcoming = self.published(at=END_OF_TIME).filter(published_at__gt=now)
         return {"next": upcoming.aggregate(next=Min("published_at"))["next"], **latest}
 
-    def for_cards(self):
-        """What a card shows, with the tags in one more query."""
-        return self.card_fields().with_tags()
-
     def card_fields(self):
         """Only the columns a card shows: a list page reads nothing else of its studies."""
         return self.only("title", "slug", "summary", "published_at")
@@ -160,6 +156,17 @@ class CaseStudyQuerySet(models.QuerySet):
     def with_tags(self):
         """Fetch every study's tags (for `tag_list`) in one query."""
         return self.prefetch_related(tag_links())
+
+    def with_cover(self):
+        """Fetch every study's cover (for `cover`) in one query."""
+        return self.prefetch_related(self.cover_images())
+
+    @staticmethod
+    def cover_images():
+        """The prefetch of a study's cover, for with_cover() or for studies already fetched
+        (prefetch_related_objects). It fills `images` with the cover alone: enough for
+        `cover`, not for rendering a body."""
+        return models.Prefetch("images", queryset=StudyImage.objects.filter(is_cover=True))
 
 
 def tag_links():

@@ -1,7 +1,8 @@
-"""Each study's share image: a 1200x630 PNG of its title, its tags and the site's name.
+"""Each study's share image: a 1200x630 PNG of its title, its tags and the site's name,
+or, when the study has a cover, of the cover with its title and the site's name over it.
 
 Drawn with Pillow and kept in `SocialCard` beside a digest of what it shows (title,
-tags, site name). Nothing is drawn when a study, a tag or the site name changes:
+tags, site name, cover). Nothing is drawn when a study, a tag or the site name changes:
 the card view compares the digest with what the card should show now and draws a
 card that is missing or stale the first time someone asks for it, so an edit in
 the admin never waits for Pillow, and no card is ever served out of date.
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
 
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_cache_control
 from django.views.decorators.http import require_safe
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from casestudies.models import CaseStudy, SlugRedirect, SocialCard
 from casestudies.views import can_preview
@@ -57,6 +59,17 @@ TITLE_TO_TAGS = 40
 # Drawn at twice the size and scaled down: smooth pill edges, even text.
 SUPERSAMPLE = 2
 
+# On a cover, the text sits on a band of black across the lower half, fading in above:
+# white on 75 % black keeps a contrast above 10:1 over the brightest picture.
+COVER_BAND_TOP = 330
+COVER_BAND_FADE = 80
+COVER_SHADE = 192
+COVER_PADDING = 40
+COVER_BOTTOM = 56
+SITE_TO_TITLE = 16
+COVER_TEXT = "#ffffff"
+COVER_ACCENT = "#8ab4ff"  # the accent of the site's dark scheme, made for dark backgrounds
+
 # Bold fonts a Debian machine (and the Docker image) may have, found by file
 # name in the system's font directories; the first that covers the whole card
 # wins. Pillow's bundled font (Latin letters without accents) is the last resort.
@@ -79,17 +92,25 @@ class CardContent:
     title: str
     tags: tuple[str, ...]
     site_name: str
+    # The cover's master in the default storage, named by its digest: a new cover, a new card.
+    cover: str = ""
 
     @classmethod
     def of(cls, study, site_name=None):
-        """What `study`'s card shows; tags in the author's order (prefetch them with with_tags())."""
+        """What `study`'s card shows; tags in the author's order (prefetch the tags and the
+        cover with with_tags() and with_cover())."""
         if site_name is None:
             site_name = SiteProfile.current().site_title
-        return cls(study.title, tuple(tag.name for tag in study.tag_list), site_name)
+        cover = study.cover
+        tags = tuple(tag.name for tag in study.tag_list)
+        return cls(study.title, tags, site_name, cover.master_name if cover else "")
 
     @property
     def digest(self):
         data = [DESIGN, self.title, list(self.tags), self.site_name]
+        # Only with a cover: the cards of studies without one keep their digests.
+        if self.cover:
+            data.append(self.cover)
         return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -195,7 +216,10 @@ class CardLayout:
 
 
 def layout_card(content, scale=SUPERSAMPLE):
-    """Place the site name, the title (wrapped, shrunk, cut if it must be) and the tag pills."""
+    """Place the site name, the title (wrapped, shrunk, cut if it must be) and the tag pills;
+    on a cover, the site name and the title in the band, and no pills."""
+    if content.cover:
+        return layout_cover_card(content, scale)
     family = family_for(" ".join([content.title, *content.tags, content.site_name]))
     margin, right = MARGIN * scale, (WIDTH - MARGIN) * scale
     width = right - margin
@@ -211,6 +235,19 @@ def layout_card(content, scale=SUPERSAMPLE):
         content.title, family, scale, margin, width, TITLE_TOP * scale, title_bottom
     )
     return CardLayout(scale, family, site_name, title_lines, pills, cut)
+
+
+def layout_cover_card(content, scale):
+    family = family_for(" ".join([content.title, content.site_name]))
+    margin, width = MARGIN * scale, (WIDTH - 2 * MARGIN) * scale
+    site_font = font(family, SITE_NAME_SIZE * scale)
+    site_baseline = (COVER_BAND_TOP + COVER_PADDING) * scale + ascent(site_font)
+    site_name = place(fit_line(content.site_name, site_font, width), site_font, margin, site_baseline)
+    title_top = site_baseline + site_font.getmetrics()[1] + SITE_TO_TITLE * scale
+    title_lines, cut = layout_title(
+        content.title, family, scale, margin, width, title_top, (HEIGHT - COVER_BOTTOM) * scale
+    )
+    return CardLayout(scale, family, site_name, title_lines, (), cut)
 
 
 def layout_title(title, family, scale, left, width, top, bottom):
@@ -332,6 +369,8 @@ def place(text, face, x, baseline):
 
 def draw_card(content):
     """The card as PNG bytes."""
+    if content.cover:
+        return draw_cover_card(content)
     layout = layout_card(content, SUPERSAMPLE)
     scale = layout.scale
     image = Image.new("RGB", (WIDTH * scale, HEIGHT * scale), BACKGROUND)
@@ -339,8 +378,7 @@ def draw_card(content):
     draw.rectangle((0, 0, WIDTH * scale, BAND * scale), fill=ACCENT)
 
     def text(item, fill):
-        face = font(layout.family, item.size)
-        draw.text(item.origin, item.text, font=face, fill=fill, anchor="ls")
+        draw_text(draw, layout, item, fill)
 
     text(layout.site_name, ACCENT)
     for line in layout.title_lines:
@@ -356,6 +394,50 @@ def draw_card(content):
     image = image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
     # A few flat colours and their anti-aliased edges: a palette keeps the PNG a third the size.
     image = image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    return png(image)
+
+
+def draw_cover_card(content):
+    """The cover, cropped to fill the card, darkened below, with the site name and the title."""
+    layout = layout_card(content, SUPERSAMPLE)
+    size = (WIDTH * layout.scale, HEIGHT * layout.scale)
+    image = ImageOps.fit(cover_picture(content.cover, size), size, Image.Resampling.LANCZOS)
+    image.paste((0, 0, 0), (0, 0, *size), mask=band_mask(size, layout.scale))
+    draw = ImageDraw.Draw(image)
+    draw_text(draw, layout, layout.site_name, COVER_ACCENT)
+    for line in layout.title_lines:
+        draw_text(draw, layout, line, COVER_TEXT)
+    return png(image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS))
+
+
+def cover_picture(name, size):
+    """The master `name`, read from the default storage, in RGB; transparency shows the site's background."""
+    with default_storage.open(name) as file, Image.open(file) as picture:
+        # A JPEG decodes at a fraction of its size when that still covers the card: much faster.
+        picture.draft("RGB", size)
+        picture = picture.convert("RGBA")
+    flat = Image.new("RGB", picture.size, BACKGROUND)
+    flat.paste(picture, mask=picture)
+    return flat
+
+
+def band_mask(size, scale):
+    """How much black covers each row: none above the band, fading in, then COVER_SHADE."""
+    width, height = size
+    top, fade = COVER_BAND_TOP * scale, COVER_BAND_FADE * scale
+    mask = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(mask)
+    for row in range(fade):
+        draw.line((0, top - fade + row, width, top - fade + row), fill=round(COVER_SHADE * row / fade))
+    draw.rectangle((0, top, width, height), fill=COVER_SHADE)
+    return mask
+
+
+def draw_text(draw, layout, item, fill):
+    draw.text(item.origin, item.text, font=font(layout.family, item.size), fill=fill, anchor="ls")
+
+
+def png(image):
     output = BytesIO()
     image.save(output, format="PNG", optimize=True)
     return output.getvalue()
@@ -381,7 +463,7 @@ def store_card(study, content):
 
 def refresh_cards(study_ids, site_name=None):
     """Draw again the cards of these studies that are missing or out of date."""
-    studies = CaseStudy.objects.filter(pk__in=list(study_ids)).with_tags()
+    studies = CaseStudy.objects.filter(pk__in=list(study_ids)).with_tags().with_cover()
     digests = dict(SocialCard.objects.filter(study__in=studies).values_list("study_id", "digest"))
     for study in studies:
         content = CardContent.of(study, site_name)
@@ -396,9 +478,9 @@ def refresh_cards(study_ids, site_name=None):
 def card_image(request, slug):
     """/case-studies/<slug>/card.png: the card of a published study; staff may see a draft's."""
     # Published first: a public card's answer never depends on who asks (no Vary: Cookie).
-    study = CaseStudy.objects.published().with_tags().filter(slug=slug).first()
+    study = CaseStudy.objects.published().with_tags().with_cover().filter(slug=slug).first()
     if study is None and can_preview(request.user):
-        study = CaseStudy.objects.with_tags().filter(slug=slug).first()
+        study = CaseStudy.objects.with_tags().with_cover().filter(slug=slug).first()
     if study is None:
         # An old slug's card leads to the card at the study's address now.
         renamed = get_object_or_404(SlugRedirect.objects.select_related("study"), old_slug=slug).study

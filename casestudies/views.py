@@ -10,7 +10,8 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.safestring import mark_safe
 
 from casestudies.filters import BadFilter, StudyFilter, tags_in_public_use
-from casestudies.models import CaseStudy, SlugRedirect, tag_links
+from casestudies.images import PROSE_SIZES
+from casestudies.models import CaseStudy, CaseStudyQuerySet, SlugRedirect, tag_links
 from casestudies.search import highlight
 from portfolio import pagecache
 
@@ -22,11 +23,17 @@ MAX_FACETS = 12
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 # A bound on how long a drawn card is kept, whatever else happens to the cache.
 CARD_SECONDS = 24 * 60 * 60
+# How wide a card's cover is drawn (static/css/site.css): the .card-grid, in a 72rem .wrap
+# less 1.5rem margins, has one column on a screen under 44.5rem, two under 66rem, then three.
+CARD_COVER_SIZES = (
+    "(min-width: 72rem) 22rem, (min-width: 66rem) calc(33.3vw - 2rem), "
+    "(min-width: 44.5rem) calc(50vw - 2.25rem), calc(100vw - 3rem)"
+)
 
 
 def home(request):
-    latest = CaseStudy.objects.published().for_cards()[:LATEST_ON_HOME]
-    return render(request, "casestudies/home.html", {"latest": latest})
+    latest = list(CaseStudy.objects.published().card_fields()[:LATEST_ON_HOME])
+    return render(request, "casestudies/home.html", {"cards": draw_cards(latest, level=3)})
 
 
 def study_list(request):
@@ -64,22 +71,25 @@ def study_list(request):
     )
 
 
-def draw_cards(studies, query=""):
-    """The list's cards: drawing twelve through the template engine is most of what a list
-    page costs, so each is kept for the content generation. A search's are drawn each
-    time, with the words it found marked."""
+def draw_cards(studies, query="", level=2):
+    """Cards of studies, with headings of `level`: drawing twelve through the template engine
+    is most of what a list page costs, so each is kept for the content generation. A
+    search's are drawn each time, with the words it found marked."""
 
     def draw(studies):
-        prefetch_related_objects(studies, tag_links())
+        prefetch_related_objects(studies, tag_links(), CaseStudyQuerySet.cover_images())
         for study in studies:
             if query:
                 study.summary_html = highlight(study.summary, query)
-            yield render_to_string("includes/card.html", {"study": study})
+            cover = study.cover
+            # The title beside it names the study: to a screen reader the cover is decoration.
+            picture = cover.picture_html(CARD_COVER_SIZES, alt="") if cover else ""
+            yield render_to_string("includes/card.html", {"study": study, "level": level, "cover": picture})
 
     if query:
         return list(draw(studies))
     # Card links are written under the script prefix; templates are part of the code version.
-    prefix = f"casestudies:card:{pagecache.code_version()}:{get_script_prefix()}"
+    prefix = f"casestudies:card:{pagecache.code_version()}:{get_script_prefix()}:{level}"
     by_key = {f"{prefix}:{study.pk}": study for study in studies}
     cards = pagecache.remember_each(
         list(by_key),
@@ -123,15 +133,31 @@ def study_detail(request, slug):
 
 
 def for_study_page(studies):
-    """Studies with what their page shows with them: tags and outcomes."""
-    return studies.with_tags().prefetch_related("outcomes")
+    """Studies with what their page shows with them: tags, cover and outcomes."""
+    return studies.with_tags().with_cover().prefetch_related("outcomes")
 
 
 def study_page_context(study):
     public = CaseStudy.objects.published()
     newer, older = public.neighbours_of(study)
     related = public.related_to(study, RELATED_STUDIES)
-    return {"study": study, "related": related, "newer": newer, "older": older}
+    cover = study.cover
+    return {
+        "study": study,
+        "related": related,
+        "newer": newer,
+        "older": older,
+        "cover": cover,
+        # The first thing the page shows, in the body's column: fetched at once, first.
+        "cover_picture": cover.picture_html(PROSE_SIZES, eager=True) if cover else "",
+    }
+
+
+def cover_rendition(image):
+    """(url, width, height) of `image`'s widest WebP rendition: the picture feeds and search
+    engines are given. The URL is as the storage gives it, to be made absolute."""
+    url, width = image.renditions("webp")[-1]
+    return url, width, max(1, round(image.height * width / image.width))
 
 
 def can_preview(user):

@@ -309,6 +309,8 @@ def test_an_admin_save_draws_no_card_the_first_request_does(superuser_client, cl
                 "outcomes-INITIAL_FORMS": "0",
                 "slug_redirects-TOTAL_FORMS": "0",
                 "slug_redirects-INITIAL_FORMS": "0",
+                "images-TOTAL_FORMS": "0",
+                "images-INITIAL_FORMS": "0",
             },
         )
     assert response.status_code == 302

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from casestudies import socialcards
+from casestudies.views import cover_rendition
 
 register = template.Library()
 
@@ -107,7 +108,7 @@ def page_meta(context, article=None, error=False):
         image = Image(url=url, alt=article.title)
     modified = max(article.updated_at, article.published_at)
     graph = [
-        study_article(request, article, profile, canonical, image, modified),
+        study_article(request, article, profile, canonical, article_image(request, article, image), modified),
         breadcrumbs(request, [(LIST_NAME, reverse("casestudies:list")), (article.title, canonical)]),
     ]
     return PageMeta(
@@ -171,6 +172,16 @@ def study_article(request, study, profile, canonical, image, modified):
             "height": image.height,
         }
     return article
+
+
+def article_image(request, study, share_image):
+    """The Article's image: the cover itself at its widest, which search engines prefer to a
+    picture of the title; else the share image. None for a draft, which no one outside may preview."""
+    cover = study.cover
+    if share_image is None or cover is None:
+        return share_image
+    url, width, height = cover_rendition(cover)
+    return Image(url=request.build_absolute_uri(url), alt=cover.alt, width=width, height=height)
 
 
 # Where each page other than a study sits under Home, for its BreadcrumbList.
