@@ -22,8 +22,15 @@ seeded database. A file, named `<slug>.md`, looks like:
         before: "480"
         after: "95"
         unit: ms
+    images:
+      - name: whiteboard.jpg
+        alt: The first sketch of the vault, on a whiteboard
+        credit: "Photo: Ada Lovelace"
+        cover: true
+      - name: key-flow.png
+        alt: How a key travels from the browser to the vault
     ---
-    The Markdown body.
+    The Markdown body, which shows a figure by its name: ![Alt](key-flow.png "Caption").
 
 title, slug, summary and published_at are required; status defaults to
 draft; every other field is optional, and left out when empty.
@@ -43,6 +50,15 @@ because writing is the inverse of reading:
   newline) exports to what an import would store, and compares unchanged.
 - An outcome's position is not written: the list order is the order, and the
   import numbers outcomes 0, 1, 2... (the admin's 10, 20, 30 keep their order).
+- Images: the cover first, then the figures by name (code point order, not the
+  database's collation); the body, not this list, says where a figure shows, so
+  an import sorts the list the same way. `credit` is left out when empty, `cover`
+  written only on the cover.
+
+An image's picture is not in the text: `export_studies` writes it beside the
+file, as `<slug>/<name>` (the kept master, byte for byte), and `import_studies`
+reads it from there, so the same name finds it in the body, in the front matter
+and on disk.
 
 created_at and updated_at are not in the files. They record what happened to
 this database, not what the study says: Django sets them on every save, so a
@@ -65,7 +81,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from casestudies.models import CaseStudy, Outcome, Tag
+from casestudies.images import ImageRefused, plain_name
+from casestudies.models import CaseStudy, Outcome, StudyImage, Tag
 
 # The front matter's keys, in the order they are written.
 KEYS = (
@@ -82,12 +99,14 @@ KEYS = (
     "team_size",
     "stack",
     "outcomes",
+    "images",
 )
 REQUIRED = ("title", "slug", "summary", "published_at")
 # CaseStudy fields a file sets, besides slug, tags and outcomes (kept elsewhere).
-STUDY_FIELDS = ("body", *(key for key in KEYS if key not in {"slug", "tags", "outcomes"}))
+STUDY_FIELDS = ("body", *(key for key in KEYS if key not in {"slug", "tags", "outcomes", "images"}))
 OPTIONAL_TEXT = ("repository_url", "live_url", "role", "timeframe", "stack")
 OUTCOME_FIELDS = ("label", "before", "after", "unit")
+IMAGE_FIELDS = ("name", "alt", "credit", "cover")
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
 
 
@@ -103,10 +122,14 @@ class StudyFile:
     tags: list[str]
     fields: dict  # the STUDY_FIELDS
     outcomes: list[dict] = field(default_factory=list)  # OUTCOME_FIELDS, in order
+    images: list[dict] = field(default_factory=list)  # IMAGE_FIELDS, in image_order()
+    # {image name: digest of its picture}: a stored study's, or, on import, of the files read beside it.
+    digests: dict = field(default_factory=dict)
 
     @classmethod
     def from_study(cls, study):
-        """The file of a stored study; prefetch its tags (with_tags()) and outcomes."""
+        """The file of a stored study; prefetch its tags (with_tags()), outcomes and images."""
+        stored_images = study.images.all()
         return cls(
             slug=study.slug,
             tags=[tag.name for tag in study.tag_list],
@@ -115,6 +138,13 @@ class StudyFile:
                 normalised_outcome({name: getattr(outcome, name) for name in OUTCOME_FIELDS})
                 for outcome in study.outcomes.all()
             ],
+            images=image_order(
+                normalised_image(
+                    {"name": image.name, "alt": image.alt, "credit": image.credit, "cover": image.is_cover}
+                )
+                for image in stored_images
+            ),
+            digests={image.name: image.digest for image in stored_images},
         )
 
     @property
@@ -129,6 +159,8 @@ class StudyFile:
             changed.append("tags")
         if self.outcomes != other.outcomes:
             changed.append("outcomes")
+        if self.images != other.images or self.digests != other.digests:
+            changed.append("images")
         return changed
 
     def to_text(self):
@@ -157,6 +189,15 @@ class StudyFile:
                 given = [name for name in OUTCOME_FIELDS if name == "label" or outcome[name]]
                 for index, name in enumerate(given):
                     lines.append(f"{'  - ' if index == 0 else '    '}{name}: {scalar(outcome[name])}")
+        if self.images:
+            lines.append("images:")
+            for image in self.images:
+                lines.append(f"  - name: {scalar(image['name'])}")
+                lines.append(f"    alt: {scalar(image['alt'])}")
+                if image["credit"]:
+                    lines.append(f"    credit: {scalar(image['credit'])}")
+                if image["cover"]:
+                    lines.append("    cover: true")
         lines.append("---")
         return "\n".join(lines) + "\n" + values["body"]
 
@@ -212,6 +253,7 @@ def parse_study_file(text):
         tags=parse_tags(meta.get("tags")),
         fields=fields,
         outcomes=parse_outcomes(meta.get("outcomes")),
+        images=parse_images(meta.get("images")),
     )
 
 
@@ -230,6 +272,15 @@ def normalised(fields):
 
 def normalised_outcome(outcome):
     return {name: outcome[name].strip() for name in OUTCOME_FIELDS}
+
+
+def normalised_image(image):
+    return {**image, "alt": image["alt"].strip(), "credit": image["credit"].strip()}
+
+
+def image_order(study_images):
+    """The cover first, then the figures by name: the same order whatever the database's collation."""
+    return sorted(study_images, key=lambda image: (not image["cover"], image["name"]))
 
 
 def problems(error):
@@ -297,6 +348,61 @@ def parse_outcomes(value):
             raise StudyFileError(f"outcome {number}: {problems(error)}") from None
         outcomes.append(outcome)
     return outcomes
+
+
+def parse_images(value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise StudyFileError("images must be a list, e.g. images: [{name: diagram.png, alt: The data flow}]")
+    found = {}
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            raise StudyFileError(f"image {number} is not a set of 'name: value' lines")
+        unknown = sorted(str(name) for name in set(item) - set(IMAGE_FIELDS))
+        if unknown:
+            raise StudyFileError(f"image {number}: unknown field(s): {', '.join(unknown)}")
+        if not isinstance(item.get("name"), str):
+            raise StudyFileError(f"image {number} has no name, e.g. name: diagram.png")
+        try:
+            # The name is also a file name beside the study file: a folder in it is refused.
+            name = plain_name(item["name"])
+        except ImageRefused as error:
+            raise StudyFileError(f"image {number}: {' '.join(error.messages)}") from None
+        if name in found:
+            raise StudyFileError(f"image {name!r} is listed twice")
+        image = {
+            "name": name,
+            "alt": parse_image_text(item.get("alt"), name, "alt"),
+            "credit": parse_image_text(item.get("credit"), name, "credit"),
+            "cover": item.get("cover", False),
+        }
+        if not isinstance(image["cover"], bool):
+            raise StudyFileError(f"image {name!r}: cover must be true or false")
+        if not image["alt"]:
+            raise StudyFileError(f"image {name!r} has no alt text, e.g. alt: What the picture shows")
+        candidate = StudyImage(name=name, alt=image["alt"], credit=image["credit"], is_cover=image["cover"])
+        try:
+            candidate.full_clean(
+                exclude=["study", "digest", "extension", "width", "height"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+        except ValidationError as error:
+            raise StudyFileError(f"image {name!r}: {problems(error)}") from None
+        found[name] = image
+    covers = [name for name, image in found.items() if image["cover"]]
+    if len(covers) > 1:
+        raise StudyFileError(f"a study has one cover, and {', '.join(map(repr, covers))} all say cover: true")
+    return image_order(found.values())
+
+
+def parse_image_text(value, name, what):
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise StudyFileError(f"image {name!r}: {what} must be text, e.g. {what}: some words")
+    return str(value).strip()
 
 
 def parse_timestamp(value):

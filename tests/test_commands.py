@@ -4,8 +4,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from casestudies.models import CaseStudy
-from tests.factories import CaseStudyFactory
+from casestudies.models import CaseStudy, StudyImage
+from tests.factories import CaseStudyFactory, add_image, image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +159,137 @@ def test_render_studies_rerenders_every_body_without_touching_updated_at():
     study.refresh_from_db()
     assert '<h2 id="heading">' in study.body_html
     assert study.updated_at == before
+
+
+IMAGES = (
+    "images:\n  - {name: cover.jpg, alt: The cover, cover: true}\n  - {name: flow.png, alt: The data flow}\n"
+)
+
+
+def write_illustrated(directory, slug, cover=None, flow=None):
+    """A study file listing a cover and a figure, and their files in the folder beside it."""
+    write(directory, f"{slug}.md", study_text(slug, extra=IMAGES))
+    (directory / slug).mkdir()
+    (directory / slug / "cover.jpg").write_bytes(cover or image_bytes(64, 48, "JPEG"))
+    (directory / slug / "flow.png").write_bytes(flow or image_bytes(64, 48))
+
+
+def import_failing(directory):
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("import_studies", str(directory), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_study_files_images_are_imported_from_the_folder_beside_it(tmp_path):
+    write_illustrated(tmp_path, "alpha")
+    out, _ = run("import_studies", str(tmp_path))
+    assert "created: alpha.md" in out
+    study = CaseStudy.objects.get(slug="alpha")
+    assert list(study.images.values_list("name", "alt", "is_cover", "width", "height")) == [
+        ("cover.jpg", "The cover", True, 64, 48),
+        ("flow.png", "The data flow", False, 64, 48),
+    ]
+    assert study.cover.name == "cover.jpg"
+
+
+PNG = image_bytes(64, 48)
+TRUNCATED = PNG[: len(PNG) // 2]
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+@pytest.mark.parametrize(
+    ("flow", "problem"),
+    [
+        (SVG, "“flow.png” is an SVG drawing"),
+        (b"<html><body>not a picture</body></html>", "“flow.png” carries HTML or script"),
+        (TRUNCATED, "“flow.png” could not be read as an image (image file is truncated)"),
+        (b"GIF89a but not really", "“flow.png” is not an image this site accepts"),
+    ],
+)
+def test_a_refused_image_names_the_study_file_and_the_image_and_the_others_still_import(
+    tmp_path, flow, problem
+):
+    write_illustrated(tmp_path, "bad", flow=flow)
+    write_illustrated(tmp_path, "good")
+    out, err = import_failing(tmp_path)
+    assert err.startswith("bad.md: image bad/flow.png: ")
+    assert problem in err
+    assert "1 created, 0 updated, 0 unchanged, 1 failed" in out
+    assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
+    assert StudyImage.objects.filter(study__slug="good").count() == 2
+
+
+def test_a_refused_image_leaves_the_stored_study_as_it_was(tmp_path):
+    study = CaseStudyFactory(slug="alpha", title="Before")
+    add_image(study, "flow.png", width=64, height=48, alt="Before")
+    write_illustrated(tmp_path, "alpha", flow=SVG)
+    import_failing(tmp_path)
+    study.refresh_from_db()
+    assert study.title == "Before"
+    assert list(study.images.values_list("name", "alt")) == [("flow.png", "Before")]
+
+
+def test_a_front_matter_name_that_tries_a_path_is_refused(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd.png").write_bytes(image_bytes(64, 48))
+    write(
+        tmp_path,
+        "alpha.md",
+        study_text("alpha", extra="images:\n  - name: ../etc/passwd.png\n    alt: A secret\n"),
+    )
+    write(tmp_path, "good.md", study_text("good"))
+    _, err = import_failing(tmp_path)
+    assert err.startswith("alpha.md: image 1: The file name “../etc/passwd.png” names a folder")
+    assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
+    assert not StudyImage.objects.exists()
+
+
+def test_a_missing_image_file_is_named(tmp_path):
+    write_illustrated(tmp_path, "alpha")
+    (tmp_path / "alpha" / "flow.png").unlink()
+    _, err = import_failing(tmp_path)
+    assert err.startswith("alpha.md: image alpha/flow.png is missing: the front matter lists 'flow.png'")
+    assert not CaseStudy.objects.exists()
+
+
+def test_a_linked_image_file_or_folder_is_refused_not_followed(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.png").write_bytes(image_bytes(64, 48))
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    write_illustrated(studies, "linked-file")
+    (studies / "linked-file" / "flow.png").unlink()
+    (studies / "linked-file" / "flow.png").symlink_to(elsewhere / "secret.png")
+    write(studies, "linked-folder.md", study_text("linked-folder", extra=IMAGES))
+    (studies / "linked-folder").symlink_to(elsewhere)
+
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("import_studies", str(studies), stdout=out, stderr=err)
+
+    assert "2 file(s) could not be imported" in str(failure.value)
+    assert "linked-file.md: image linked-file/flow.png is a symbolic link; only plain files are read" in (
+        err.getvalue()
+    )
+    assert "linked-folder.md: the image folder linked-folder/ is a symbolic link" in err.getvalue()
+    assert not CaseStudy.objects.exists()
+
+
+def test_a_linked_study_file_is_refused_not_followed(tmp_path):
+    (tmp_path / "elsewhere.txt").write_text(study_text("alpha"))
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "alpha.md").symlink_to(tmp_path / "elsewhere.txt")
+    write(studies, "good.md", study_text("good"))
+    _, err = import_failing(studies)
+    assert err.startswith("alpha.md: it is a symbolic link; only plain files are read")
+    assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
+
+
+def test_an_image_over_the_size_limit_is_refused_before_it_is_read(tmp_path, settings):
+    settings.MAX_IMAGE_MB = 1
+    write_illustrated(tmp_path, "alpha", flow=b"\0" * (1024 * 1024 + 1))
+    _, err = import_failing(tmp_path)
+    assert err.startswith("alpha.md: image alpha/flow.png is 1.0 MB; images may be at most 1 MB")

@@ -7,10 +7,11 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from casestudies import images
 from casestudies.management.commands.import_studies import SEED_DIR
-from casestudies.models import CaseStudy, Outcome, Tag
+from casestudies.models import CaseStudy, Outcome, StudyImage, Tag
 from casestudies.studyfiles import StudyFileError, parse_study_file, scalar, study_to_text
-from tests.factories import CaseStudyFactory, OutcomeFactory, draft, scheduled
+from tests.factories import CaseStudyFactory, OutcomeFactory, add_image, draft, image_bytes, scheduled
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,12 @@ def run_failing(*args):
 
 
 def files(directory):
-    return {path.name: path.read_bytes() for path in sorted(Path(directory).iterdir())}
+    """Every file and folder under `directory`, by relative path: a file's bytes, None for a folder."""
+    directory = Path(directory)
+    return {
+        path.relative_to(directory).as_posix(): None if path.is_dir() else path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+    }
 
 
 def study_text(slug, extra="", title="A title"):
@@ -354,12 +360,16 @@ def test_tags_given_twice_in_different_case_are_one_tag():
 
 @pytest.mark.parametrize("count", [2, 20])
 def test_export_queries_do_not_grow_with_the_number_of_studies(tmp_path, django_assert_num_queries, count):
-    for _ in range(count):
-        OutcomeFactory(study=CaseStudyFactory(tags=["Security", "Encryption"]))
-    # The studies, their tags, their outcomes.
-    with django_assert_num_queries(3):
+    for number in range(count):
+        study = CaseStudyFactory(tags=["Security", "Encryption"])
+        OutcomeFactory(study=study)
+        if number < 2:
+            add_image(study, "figure.png", width=64, height=48)
+    # The studies, their tags, their outcomes, their images.
+    with django_assert_num_queries(4):
         run("export_studies", str(tmp_path))
     assert len(list(tmp_path.glob("*.md"))) == count
+    assert len(list(tmp_path.glob("*/figure.png"))) == 2
 
 
 class Terminal(io.StringIO):
@@ -404,3 +414,243 @@ def test_export_creates_the_directory(tmp_path):
     CaseStudyFactory(slug="one", published_at=timezone.now())
     run("export_studies", str(tmp_path / "deep" / "er"))
     assert list(files(tmp_path / "deep" / "er")) == ["one.md"]
+
+
+# Images
+
+
+def add_picture(study, name, image_format="PNG", *, alt="A figure", credit="", is_cover=False):
+    """An image of `study` in `image_format`, small so that its renditions are quick to make."""
+    image = StudyImage(study=study, name=name, alt=alt, credit=credit, is_cover=is_cover)
+    image.show(images.accept(image_bytes(160, 120, image_format), name))
+    image.save()
+    return image
+
+
+def an_empty_site(settings, tmp_path):
+    """No studies and no image files: what a new site starts with."""
+    empty_the_database()
+    settings.MEDIA_ROOT = tmp_path / "another-media-root"
+
+
+@pytest.fixture
+def illustrated():
+    """A study with a JPEG cover and two figures (PNG, WebP) its body shows, and one without images."""
+    study = CaseStudyFactory(
+        slug="illustrated",
+        tags=["Security"],
+        body='## Design\n\n![The data flow](flow.png "How data moves")\n\n![A rack](rack-front.webp)\n',
+    )
+    add_picture(study, "whiteboard.jpg", "JPEG", alt="The first sketch", credit="Photo: Ada", is_cover=True)
+    add_picture(study, "flow.png", alt="The data flow: browser, then vault")
+    add_picture(study, "rack-front.webp", "WEBP", alt="  A server rack  ")
+    CaseStudyFactory(slug="plain", tags=["Security"])
+    return study
+
+
+def test_images_are_listed_in_the_front_matter_cover_first_then_by_name(illustrated):
+    study = CaseStudy.objects.with_tags().prefetch_related("outcomes", "images").get(slug="illustrated")
+    assert study_to_text(study).split("---\n")[1].split("published_at")[1].splitlines()[1:] == [
+        "images:",
+        "  - name: whiteboard.jpg",
+        "    alt: The first sketch",
+        '    credit: "Photo: Ada"',
+        "    cover: true",
+        "  - name: flow.png",
+        '    alt: "The data flow: browser, then vault"',
+        "  - name: rack-front.webp",
+        "    alt: A server rack",
+    ]
+
+
+def test_export_import_into_an_empty_site_export_again_is_byte_identical_with_images(
+    tmp_path, settings, illustrated
+):
+    run("export_studies", str(tmp_path / "a"))
+    an_empty_site(settings, tmp_path)
+
+    out, _ = run("import_studies", str(tmp_path / "a"))
+    assert "2 created, 0 updated, 0 unchanged, 0 failed" in out
+    run("export_studies", str(tmp_path / "b"))
+
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    assert list(files(tmp_path / "a")) == [
+        "illustrated",
+        "illustrated/flow.png",
+        "illustrated/rack-front.webp",
+        "illustrated/whiteboard.jpg",
+        "illustrated.md",
+        "plain.md",
+    ]
+    study = CaseStudy.objects.get(slug="illustrated")
+    assert list(study.images.values_list("name", "alt", "credit", "is_cover", "extension")) == [
+        ("whiteboard.jpg", "The first sketch", "Photo: Ada", True, "jpg"),
+        ("flow.png", "The data flow: browser, then vault", "", False, "png"),
+        ("rack-front.webp", "A server rack", "", False, "webp"),
+    ]
+    # The masters and their renditions are in the new site's storage, and the body shows them.
+    for image in study.images.all():
+        assert all(images.default_storage.exists(name) for name in image.file_names)
+    assert study.body_html.count("<picture>") == 2
+    assert (tmp_path / "a" / "illustrated" / "flow.png").read_bytes() == (
+        images.default_storage.open(study.images.get(name="flow.png").master_name).read()
+    )
+
+
+def test_importing_an_unchanged_export_with_images_changes_nothing(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    run("export_studies", str(tmp_path))
+    before = list(StudyImage.objects.order_by("pk").values_list("pk", "name", "digest"))
+    out, _ = run("import_studies", str(tmp_path))
+    assert "0 created, 0 updated, 2 unchanged, 0 failed" in out
+    assert list(StudyImage.objects.order_by("pk").values_list("pk", "name", "digest")) == before
+
+
+def test_import_makes_a_studys_images_those_of_its_file(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    run("export_studies", str(tmp_path))
+    kept = StudyImage.objects.get(name="flow.png")
+    path = tmp_path / "illustrated.md"
+    text = path.read_text()
+    # The cover goes, a figure becomes the cover, a new figure comes, another figure's picture changes.
+    text = text.replace(
+        '  - name: whiteboard.jpg\n    alt: The first sketch\n    credit: "Photo: Ada"\n    cover: true\n', ""
+    )
+    text = text.replace(
+        '    alt: "The data flow: browser, then vault"\n',
+        '    alt: "The data flow: browser, then vault"\n    cover: true\n  - name: new.png\n    alt: New\n',
+    )
+    path.write_text(text)
+    (tmp_path / "illustrated" / "new.png").write_bytes(image_bytes(80, 60))
+    (tmp_path / "illustrated" / "rack-front.webp").write_bytes(image_bytes(90, 60, "WEBP"))
+
+    out, _ = run("import_studies", str(tmp_path), "--dry-run")
+    assert "would be updated: illustrated.md (images)" in out
+    out, _ = run("import_studies", str(tmp_path))
+
+    assert "updated: illustrated.md (images)" in out
+    study = CaseStudy.objects.get(slug="illustrated")
+    assert list(study.images.values_list("name", "is_cover", "width")) == [
+        ("flow.png", True, 160),
+        ("new.png", False, 80),
+        ("rack-front.webp", False, 90),
+    ]
+    assert study.images.get(name="flow.png").pk == kept.pk
+    out, _ = run("export_studies", str(tmp_path))
+    assert "removed: illustrated/whiteboard.jpg" in out
+    assert "1 written (0 created, 1 updated), 1 unchanged, 2 in total" in out
+
+
+def test_export_removes_the_images_a_study_no_longer_has(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    run("export_studies", str(tmp_path))
+    (tmp_path / "illustrated" / ".flow.png.partial").write_bytes(b"left by an interrupted export")
+    StudyImage.objects.filter(name="flow.png").delete()
+
+    out, _ = run("export_studies", str(tmp_path), "--dry-run")
+    assert "would be removed: illustrated/flow.png" in out
+    assert (tmp_path / "illustrated" / "flow.png").exists()
+    out, _ = run("export_studies", str(tmp_path))
+
+    assert out.splitlines() == [
+        "updated: illustrated.md",
+        "removed: illustrated/.flow.png.partial",
+        "removed: illustrated/flow.png",
+        "1 written (0 created, 1 updated), 1 unchanged, 2 in total",
+    ]
+    assert sorted(path.name for path in (tmp_path / "illustrated").iterdir()) == [
+        "rack-front.webp",
+        "whiteboard.jpg",
+    ]
+    # A study left without images has no folder, as if it never had any.
+    StudyImage.objects.all().delete()
+    run("export_studies", str(tmp_path))
+    assert not (tmp_path / "illustrated").exists()
+
+
+def test_export_leaves_the_folder_of_a_study_it_does_not_have(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    (tmp_path / "gone").mkdir(parents=True)
+    (tmp_path / "gone" / "old.png").write_bytes(b"x")
+    out, _ = run("export_studies", str(tmp_path))
+    assert "Left alone (no study has that slug): gone/" in out
+    assert (tmp_path / "gone" / "old.png").exists()
+
+
+def test_export_writes_no_image_whose_name_names_a_folder(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    StudyImage.objects.filter(name="flow.png").update(name="../escaped.png")
+    out, err, failure = run_failing("export_studies", str(tmp_path))
+    assert "illustrated.md: The file name “../escaped.png” names a folder" in err
+    assert "1 study(ies) could not be exported" in failure
+    assert "1 written (1 created, 0 updated), 0 unchanged, 1 failed, 2 in total" in out
+    assert list(files(tmp_path)) == ["plain.md"]
+
+
+def test_export_says_which_picture_is_missing_from_the_media_storage(tmp_path, illustrated):
+    tmp_path = tmp_path / "out"
+    images.default_storage.delete(StudyImage.objects.get(name="flow.png").master_name)
+    _, err, _ = run_failing("export_studies", str(tmp_path))
+    assert "illustrated.md: the picture of image 'flow.png' (images/" in err
+    assert not (tmp_path / "illustrated.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        (
+            "images:\n  - name: ../../etc/passwd\n    alt: x\n",
+            "image 1: The file name “../../etc/passwd” names a",
+        ),
+        ("images:\n  - name: /etc/passwd\n    alt: x\n", "names a folder"),
+        ("images:\n  - name: .hidden.png\n    alt: x\n", "names a folder"),
+        ("images:\n  - name: a<b>.png\n    alt: x\n", "is not a plain file name"),
+        ("images: flow.png\n", "images must be a list"),
+        ("images:\n  - flow.png\n", "image 1 is not a set of 'name: value' lines"),
+        ("images:\n  - alt: x\n", "image 1 has no name"),
+        ("images:\n  - name: a.png\n", "image 'a.png' has no alt text"),
+        ("images:\n  - name: a.png\n    alt: x\n    size: 3\n", "image 1: unknown field(s): size"),
+        ("images:\n  - name: a.png\n    alt: x\n    cover: maybe\n", "cover must be true or false"),
+        (f"images:\n  - name: a.png\n    alt: {'x' * 301}\n", "image 'a.png': alt: Ensure this value"),
+        ("images:\n  - {name: a.png, alt: x}\n  - {name: a.png, alt: y}\n", "'a.png' is listed twice"),
+        (
+            "images:\n  - {name: a.png, alt: x, cover: true}\n  - {name: b.png, alt: y, cover: true}\n",
+            "a study has one cover, and 'a.png', 'b.png' all say cover: true",
+        ),
+    ],
+)
+def test_a_bad_image_entry_says_what_is_wrong(extra, problem):
+    with pytest.raises(StudyFileError) as error:
+        parse_study_file(study_text("ok", extra=extra))
+    assert problem in str(error.value)
+
+
+def test_images_are_read_in_the_order_they_are_written():
+    study_file = parse_study_file(
+        study_text(
+            "ok",
+            extra="images:\n  - {name: b.png, alt: B}\n  - {name: a.png, alt: A}\n"
+            "  - {name: c.jpg, alt: C, cover: true, credit: ' Me '}\n",
+        )
+    )
+    assert study_file.images == [
+        {"name": "c.jpg", "alt": "C", "credit": "Me", "cover": True},
+        {"name": "a.png", "alt": "A", "credit": "", "cover": False},
+        {"name": "b.png", "alt": "B", "credit": "", "cover": False},
+    ]
+
+
+def test_export_neither_writes_nor_removes_through_a_linked_folder(tmp_path, illustrated):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not an image of any study")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "illustrated").symlink_to(elsewhere)
+    (out_dir / "plain").symlink_to(elsewhere)
+
+    _, err, _ = run_failing("export_studies", str(out_dir))
+
+    assert "illustrated.md: illustrated is not a plain folder, so its images are not written there" in err
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["keep.txt"]
+    assert (out_dir / "plain.md").exists()

@@ -1,8 +1,10 @@
 from collections import Counter
 from pathlib import Path
 
+from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
+from casestudies import images
 from casestudies.management.progress import progress, say
 from casestudies.models import CaseStudy
 from casestudies.studyfiles import StudyFile
@@ -12,8 +14,10 @@ class Command(BaseCommand):
     help = (
         "Write every case study, drafts and scheduled ones included (the export is a "
         "backup), to DIR as one Markdown file with front matter per study, named "
-        "<slug>.md; import_studies reads them back. Files that are already up to date "
-        "are left untouched; other files in DIR are left alone."
+        "<slug>.md, and its images' masters beside it as <slug>/<image name>; "
+        "import_studies reads them back. Files that are already up to date are left "
+        "untouched, and a study's folder keeps only the images it has; other files "
+        "in DIR are left alone."
     )
 
     def add_arguments(self, parser):
@@ -29,38 +33,111 @@ class Command(BaseCommand):
         if not dry_run:
             directory.mkdir(parents=True, exist_ok=True)
 
-        # Three queries however many studies: the studies, their tags, their outcomes.
-        studies = list(CaseStudy.objects.with_tags().prefetch_related("outcomes").order_by("slug"))
+        # Four queries however many studies: the studies, their tags, outcomes and images.
+        studies = list(CaseStudy.objects.with_tags().prefetch_related("outcomes", "images").order_by("slug"))
         counts = Counter()
-        names = set()
         for study in progress(studies, self, verbosity, "Exporting"):
             study_file = StudyFile.from_study(study)
             path = directory / study_file.file_name
-            names.add(path.name)
-            data = study_file.to_text().encode("utf-8")
-            if path.is_file() and path.read_bytes() == data:
+            try:
+                wanted = {path: study_file.to_text().encode("utf-8"), **image_files(directory, study)}
+            except ExportError as error:
+                counts["failed"] += 1
+                say(self.stderr, f"{path.name}: {error}")
+                continue
+            folder = directory / study.slug
+            # A study's folder holds its images and nothing else: one it no longer has is removed.
+            # Never through a link: that would remove files elsewhere.
+            stale = [
+                each
+                for each in (sorted(folder.iterdir()) if is_plain_folder(folder) else [])
+                if each not in wanted and not each.is_dir()
+            ]
+            written = [each for each, data in wanted.items() if not is_already(each, data)]
+            if not written and not stale:
                 counts["unchanged"] += 1
                 if verbosity > 1:
                     say(self.stdout, f"unchanged: {path.name}")
                 continue
-            result = "updated" if path.exists() else "created"
-            counts[result] += 1
-            if not dry_run:
-                write_file(path, data)
-            if verbosity:
-                say(self.stdout, f"{'would be ' if dry_run else ''}{result}: {path.name}")
+            counts["updated" if path.exists() else "created"] += 1
+            for each in written:
+                result = "updated" if each.exists() else "created"
+                if not dry_run:
+                    each.parent.mkdir(exist_ok=True)
+                    write_file(each, wanted[each])
+                if verbosity:
+                    say(self.stdout, f"{'would be ' if dry_run else ''}{result}: {shown(each, directory)}")
+            for each in stale:
+                if not dry_run:
+                    each.unlink()
+                if verbosity:
+                    say(self.stdout, f"{'would be ' if dry_run else ''}removed: {shown(each, directory)}")
+            if not dry_run and is_plain_folder(folder) and not any(folder.iterdir()):
+                folder.rmdir()
 
-        if not verbosity:
-            return
-        others = sorted(path.name for path in directory.glob("*.md") if path.name not in names)
+        if verbosity:
+            self.report(directory, studies, counts, dry_run)
+        if counts["failed"]:
+            raise CommandError(f"{counts['failed']} study(ies) could not be exported; see above.")
+
+    def report(self, directory, studies, counts, dry_run):
+        slugs = {study.slug for study in studies}
+        others = sorted(
+            f"{each.name}/" if each.is_dir() else each.name
+            for each in (directory.iterdir() if directory.is_dir() else [])
+            if (each.suffix == ".md" and each.stem not in slugs)
+            or (each.is_dir() and not each.name.startswith(".") and each.name not in slugs)
+        )
         if others:
             self.stdout.write(f"Left alone (no study has that slug): {', '.join(others)}")
         written = counts["created"] + counts["updated"]
         self.stdout.write(
             f"{written} {'would be ' if dry_run else ''}written ({counts['created']} created, "
-            f"{counts['updated']} updated), {counts['unchanged']} unchanged, {len(studies)} in total"
+            f"{counts['updated']} updated), {counts['unchanged']} unchanged, "
+            + (f"{counts['failed']} failed, " if counts["failed"] else "")
+            + f"{len(studies)} in total"
             + (" (dry run: nothing was written)" if dry_run else "")
         )
+
+
+class ExportError(Exception):
+    """A study that cannot be written, with the reason in words."""
+
+
+def image_files(directory, study):
+    """{path: bytes} of the masters of the study's images, each named as the body names it."""
+    folder = directory / study.slug
+    study_images = study.images.all()
+    if study_images and (folder.is_symlink() or folder.exists()) and not is_plain_folder(folder):
+        raise ExportError(f"{folder.name} is not a plain folder, so its images are not written there")
+    files = {}
+    for image in study_images:
+        try:
+            # Names come from the database: one naming a folder would write outside `folder`.
+            name = images.plain_name(image.name)
+            with default_storage.open(image.master_name) as master:
+                files[folder / name] = master.read()
+        except images.ImageRefused as error:
+            raise ExportError(" ".join(error.messages)) from None
+        except OSError as error:
+            raise ExportError(
+                f"the picture of image {image.name!r} ({image.master_name}) could not be read from "
+                f"the media storage ({error.strerror or error})"
+            ) from None
+    return files
+
+
+def is_plain_folder(path):
+    return path.is_dir() and not path.is_symlink()
+
+
+def is_already(path, data):
+    # A link is replaced by a plain file, never followed: the import refuses links.
+    return path.is_file() and not path.is_symlink() and path.read_bytes() == data
+
+
+def shown(path, directory):
+    return path.relative_to(directory).as_posix()
 
 
 def write_file(path, data):
