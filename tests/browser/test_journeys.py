@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from PIL import Image
 
 from tests.browser.conftest import log_in
 
@@ -305,3 +306,81 @@ def test_author_drafts_previews_publishes_and_renames_a_study(author_site, new_p
     assert visitor.locator("h1").inner_text() == title
     assert visitor.problems == []
     assert page.problems == []
+
+
+# Every picture of the page loaded (lazy ones too), and the address each was taken from.
+LOAD_EVERY_PICTURE = """async () => {
+  const sources = [];
+  for (const img of document.querySelectorAll("main img")) {
+    img.loading = "eager";
+    if (!img.complete) await new Promise(done => { img.onload = img.onerror = done; });
+    sources.push(img.currentSrc);
+  }
+  return sources;
+}"""
+
+
+def camera_photo(path, width=2400, height=1800):
+    """A JPEG as a phone writes one: turned by its EXIF orientation, with a GPS position."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x013B] = "Author Name"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (51.0, 30.0, 26.0)
+    Image.new("RGB", (width, height), (40, 90, 160)).save(path, "JPEG", exif=exif, quality=90)
+    return path
+
+
+def test_author_adds_a_cover_and_two_figures_and_a_phone_gets_small_clean_renditions(
+    author_site, new_page, tmp_path
+):
+    page = new_page(author_site)
+    log_in(page, "/admin/casestudies/casestudy/")
+    page.get_by_role("link", name=SEED["northstar"]).click()
+    body = page.locator("#id_body")
+    body.fill(
+        body.input_value()
+        + '\n\n![The whiteboard after the first session](whiteboard.jpg "Week one")\n\n'
+        + "![Requests per second, before and after](chart.png)\n"
+    )
+    Image.new("RGB", (1600, 900), (200, 80, 40)).save(tmp_path / "chart.png")
+    uploads = [
+        (camera_photo(tmp_path / "cover.jpg"), "The team at the launch", True),
+        (camera_photo(tmp_path / "whiteboard.jpg"), "A whiteboard of boxes and arrows", False),
+        (tmp_path / "chart.png", "A bar chart", False),
+    ]
+    page.get_by_role("button", name="Add another image").click()
+    # The images table fits the form: nothing to scroll sideways for.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for row, (path, alt, cover) in enumerate(uploads):
+        page.locator(f"#id_images-{row}-upload").set_input_files(path)
+        page.locator(f"#id_images-{row}-alt").fill(alt)
+        if cover:
+            page.locator(f"#id_images-{row}-is_cover").check()
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.locator(".messagelist .success").wait_for()
+    assert page.locator(".messagelist .error").count() == 0
+
+    # The rows show a thumbnail and the Markdown to paste; the live preview shows the figures.
+    assert page.locator(".study-image-thumbnail").count() == 3
+    snippet = page.locator(".study-image-markdown", has_text='![A bar chart](chart.png "Caption")')
+    assert snippet.count() == 1
+    page.locator("#id_body").press("End")
+    page.locator("#id_body").type(" ")
+    preview = page.locator(".pv-prose")
+    preview.locator("figure.figure img").nth(1).wait_for()
+    assert preview.locator("figure.figure figcaption").first.inner_text() == "Week one"
+
+    # A visitor's phone: the cover first, small renditions in a modern format, no EXIF in them.
+    phone = new_page(author_site, width=375, height=740)
+    phone.goto("/case-studies/northstar/")
+    cover = phone.locator(".study-cover img")
+    assert cover.get_attribute("fetchpriority") == "high"
+    pictures = phone.evaluate(LOAD_EVERY_PICTURE)
+    assert len(pictures) == 3
+    for source in pictures:
+        assert source.endswith((".avif", ".webp")), source
+        assert re.search(r"-(480|960)\.(avif|webp)$", source), f"{source} is not a phone's width"
+        data = phone.request.get(source).body()
+        assert b"Exif" not in data
+        assert b"Author Name" not in data
