@@ -109,8 +109,9 @@ def page(site, path):
 
 
 @pytest.fixture
-def database_url():
-    with scratch_postgres_database("scale") as name:
+def database_url(request):
+    """A PostgreSQL database of the test's own, named after its module (test_scale_out_s3 shares it)."""
+    with scratch_postgres_database(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")) as name:
         yield postgres_database_url(name)
 
 

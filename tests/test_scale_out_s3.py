@@ -17,20 +17,22 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
+from tests import test_scale_out
 from tests.conftest import require_service
 from tests.factories import image_bytes
 from tests.test_logging import run_site
-from tests.test_scale_out import REDIS_URL, warm
+from tests.test_scale_out import warm
 from tests.test_security import csp
 from tests.test_serving import (
     BASE_DIR,
     fetch,
     manage,
-    postgres_database_url,
-    scratch_postgres_database,
     site_env,
 )
-from tests.test_settings import redis_available
+
+# The same PostgreSQL database (one of this module's own) and Redis as the scale-out test's.
+database_url = test_scale_out.database_url
+redis_url = test_scale_out.redis_url
 
 BUCKET = "portfolio-media"
 CREDENTIALS = {"DJANGO_S3_ACCESS_KEY_ID": "testing", "DJANGO_S3_SECRET_ACCESS_KEY": "testing"}
@@ -84,22 +86,6 @@ def s3_server():
         yield endpoint
     finally:
         server.stop()
-
-
-@pytest.fixture
-def database_url():
-    with scratch_postgres_database("scale_s3") as name:
-        yield postgres_database_url(name)
-
-
-@pytest.fixture
-def redis_url():
-    require_service(redis_available(REDIS_URL), f"Redis is not reachable at {REDIS_URL}")
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    yield REDIS_URL
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def s3_client(endpoint):
