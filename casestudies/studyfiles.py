@@ -33,7 +33,8 @@ seeded database. A file, named `<slug>.md`, looks like:
     The Markdown body, which shows a figure by its name: ![Alt](key-flow.png "Caption").
 
 title, slug, summary and published_at are required; status defaults to
-draft; every other field is optional, and left out when empty.
+draft; every other field is optional, and left out when empty. YAML anchors
+and aliases (& and *) are refused: a study has no use for them.
 
 Export, import into an empty database, export again gives the same bytes,
 because writing is the inverse of reading:
@@ -112,6 +113,25 @@ TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
 
 class StudyFileError(ValueError):
     """A study file that cannot be read, with the problem in words."""
+
+
+class FrontMatterLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: an alias repeats a whole value, so a few hundred bytes of
+    nested aliases stand for billions of strings once a value is turned into text. A study needs none."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise StudyFileError("front matter may not use YAML anchors or aliases (& and *)")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text):
+    """The value the YAML `text` holds; raises StudyFileError for anchors and aliases, or deep nesting."""
+    try:
+        return yaml.load(text, Loader=FrontMatterLoader)  # noqa: S506 (a SafeLoader)
+    except RecursionError:
+        raise StudyFileError("its front matter is nested too deeply") from None
 
 
 @dataclass
@@ -217,7 +237,7 @@ def parse_study_file(text):
     except StopIteration:
         raise StudyFileError("its front matter has no closing '---' line") from None
     try:
-        meta = yaml.safe_load("".join(lines[1:end])) or {}
+        meta = load_yaml("".join(lines[1:end])) or {}
     except yaml.YAMLError as error:
         raise StudyFileError(f"its front matter is not valid YAML ({error})".replace("\n", " ")) from None
     if not isinstance(meta, dict):
@@ -436,9 +456,9 @@ def scalar(text, in_list=False):
 def reads_back(text, in_list):
     try:
         if in_list:
-            return yaml.safe_load(f"[{text}]") == [text]
-        return yaml.safe_load(f"value: {text}") == {"value": text}
-    except yaml.YAMLError:
+            return load_yaml(f"[{text}]") == [text]
+        return load_yaml(f"value: {text}") == {"value": text}
+    except (yaml.YAMLError, StudyFileError):
         return False
 
 

@@ -293,6 +293,14 @@ MAX_IMAGE_MB = int(_max_image_mb)
 # Larger than any camera's photo; a bigger claim is a decompression bomb.
 MAX_IMAGE_PIXELS = 50_000_000
 
+# import_studies refuses a study file larger than this, by its size on disk, unread.
+_max_import_kb = os.environ.get("DJANGO_MAX_IMPORT_KB", "").strip() or "1024"
+if not (_max_import_kb.isascii() and _max_import_kb.isdigit() and int(_max_import_kb) > 0):
+    raise ImproperlyConfigured(
+        f"DJANGO_MAX_IMPORT_KB must be a whole number of kilobytes, 1 or more, not {_max_import_kb!r}."
+    )
+MAX_IMPORT_KB = int(_max_import_kb)
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -1,3 +1,6 @@
+import os
+import secrets
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -38,14 +41,15 @@ class Command(BaseCommand):
         counts = Counter()
         for study in progress(studies, self, verbosity, "Exporting"):
             study_file = StudyFile.from_study(study)
-            path = directory / study_file.file_name
             try:
-                wanted = {path: study_file.to_text().encode("utf-8"), **image_files(directory, study)}
+                path, folder = study_paths(directory, study.slug)
+                wanted = {path: study_file.to_text().encode("utf-8"), **image_files(folder, study)}
+                for each in wanted:
+                    check_plain_file(each, directory)
             except ExportError as error:
                 counts["failed"] += 1
-                say(self.stderr, f"{path.name}: {error}")
+                say(self.stderr, f"{study_file.file_name}: {error}")
                 continue
-            folder = directory / study.slug
             # A study's folder holds its images and nothing else: one it no longer has is removed.
             # Never through a link: that would remove files elsewhere.
             stale = [
@@ -104,9 +108,23 @@ class ExportError(Exception):
     """A study that cannot be written, with the reason in words."""
 
 
-def image_files(directory, study):
+def study_paths(directory, slug):
+    """The study's file and image folder, both directly inside `directory`, or ExportError.
+
+    The slug is checked by the form, but not when set by other means (the shell, a
+    QuerySet.update), and "../x", "/x" or "." would write, or remove files, elsewhere.
+    """
+    path, folder = directory / f"{slug}.md", directory / slug
+    if slug in {"", ".", ".."} or "\0" in slug or any(each.parent != directory for each in (path, folder)):
+        raise ExportError(
+            f"the slug {slug!r} is not a plain name, so this study is not written "
+            "(its file would not be directly inside the export folder)"
+        )
+    return path, folder
+
+
+def image_files(folder, study):
     """{path: bytes} of the masters of the study's images, each named as the body names it."""
-    folder = directory / study.slug
     study_images = study.images.all()
     if study_images and (folder.is_symlink() or folder.exists()) and not is_plain_folder(folder):
         raise ExportError(f"{folder.name} is not a plain folder, so its images are not written there")
@@ -132,7 +150,7 @@ def is_plain_folder(path):
 
 
 def is_already(path, data):
-    # A link is replaced by a plain file, never followed: the import refuses links.
+    # check_plain_file() has refused links by now; a link made since is still not read through.
     return path.is_file() and not path.is_symlink() and path.read_bytes() == data
 
 
@@ -140,8 +158,34 @@ def shown(path, directory):
     return path.relative_to(directory).as_posix()
 
 
+def check_plain_file(path, directory):
+    """ExportError unless `path` is missing or a plain file: the export never writes through a link."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise ExportError(
+            f"{shown(path, directory)} is a symbolic link; export writes only plain files, "
+            "so it is left alone"
+        )
+    if not stat.S_ISREG(mode):
+        raise ExportError(f"{shown(path, directory)} is not a plain file, so it is left alone")
+
+
 def write_file(path, data):
-    """Replace the file in one step, so an interrupted export never leaves half a study."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    """Replace the file in one step, so an interrupted export never leaves half a study.
+
+    The new text goes to a file of a random name that this call creates (O_EXCL), never
+    through a link someone left there (O_NOFOLLOW), and is then moved over `path`, which
+    replaces whatever is at `path` itself, a link included, without following it.
+    """
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -1,3 +1,5 @@
+import math
+import os
 import stat
 from collections import Counter
 from pathlib import Path
@@ -46,9 +48,7 @@ class Command(BaseCommand):
         paths = sorted(directory.glob("*.md"))
         for path in progress(paths, self, verbosity, "Importing"):
             try:
-                if path.is_symlink():
-                    raise StudyFileError("it is a symbolic link; only plain files are read")
-                study_file = parse_study_file(path.read_text(encoding="utf-8"))
+                study_file = parse_study_file(read_study_file(path))
                 if study_file.slug in slug_files:
                     raise StudyFileError(
                         f"slug {study_file.slug!r} is already used by {slug_files[study_file.slug]}"
@@ -73,6 +73,35 @@ class Command(BaseCommand):
             )
         if counts["failed"]:
             raise CommandError(f"{counts['failed']} file(s) could not be imported; see above.")
+
+
+def read_study_file(path):
+    """The text of the file at `path`; StudyFileError when it is a link, not a file, or too big."""
+    limit = settings.MAX_IMPORT_KB * 1024
+    try:
+        # lstat: a link is refused, not followed; the size is judged before a byte is read.
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            raise StudyFileError("it is a symbolic link; only plain files are read")
+        if not stat.S_ISREG(info.st_mode):
+            raise StudyFileError("it is not a plain file")
+        if info.st_size > limit:
+            raise too_big(info.st_size)
+        # O_NOFOLLOW and the capped read: a file swapped or grown since the lstat is still refused.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:
+            data = file.read(limit + 1)
+            if len(data) > limit:
+                raise too_big(os.fstat(file.fileno()).st_size)
+    except OSError as error:
+        raise StudyFileError(f"it could not be read ({error.strerror})") from None
+    return data.decode("utf-8")
+
+
+def too_big(size):
+    return StudyFileError(
+        f"it is {math.ceil(size / 1024):,} KB; a study file may be at most "
+        f"{settings.MAX_IMPORT_KB:,} KB (DJANGO_MAX_IMPORT_KB)"
+    )
 
 
 def read_images(folder, study_file):
