@@ -387,11 +387,13 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SAMESITE = "Strict"
 
-# Log-in limits (django-axes): five failures for one user name, or from one address, lock
-# that user name or address out for 15 minutes; each attempt during a lock-out restarts it.
+# Log-in limits (django-axes): five failures for one user name from one address lock that
+# name out at that address, and five from one address, whatever the names, lock the address
+# out; for 15 minutes, and each attempt during a lock-out restarts it. Never a user name
+# alone: anyone who knows it could then lock its owner out from everywhere.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_LOCKOUT_CALLABLE = "portfolio.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "portfolio.security.client_ip"
 # Failures and lock-outs are still logged (user name and address masked); not verbose: no
@@ -407,6 +409,15 @@ if not (_trusted_proxy_count.isascii() and _trusted_proxy_count.isdigit()):
     )
 TRUSTED_PROXY_COUNT = int(_trusted_proxy_count)
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# logging knows level names in capitals only; `info` would stop every command.
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "").strip().upper() or "INFO"
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"DJANGO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (in any case), "
+        f"not {os.environ['DJANGO_LOG_LEVEL']!r}."
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -417,6 +428,6 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
