@@ -1,8 +1,9 @@
+import uuid
 from datetime import UTC, datetime
 
 import reversion
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models, transaction
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Lower
@@ -185,6 +186,22 @@ lowercase_slug = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
     "Use lowercase letters, digits and single hyphens, e.g. “my-first-study”.",
 )
+# Links visitors follow: a javascript: or data: link would run in our pages.
+web_url = URLValidator(
+    schemes=["http", "https"], message="Enter an address starting with http:// or https://."
+)
+
+
+def check_fields(instance, names, update_fields=None):
+    """Validate these fields of `instance` as its form would, or raise ValidationError.
+
+    For save(): what the shell, a script or a command saves is held to the same rules as
+    the admin, which alone calls full_clean(). Only the fields being saved are checked.
+    """
+    if update_fields is not None:
+        names = [name for name in names if name in update_fields]
+    others = [field.name for field in instance._meta.fields if field.name not in names]
+    instance.clean_fields(exclude=others)
 
 
 # Every save through the admin keeps a revision of the study with its tags and
@@ -216,8 +233,8 @@ class CaseStudy(models.Model):
         default=timezone.now,
         help_text="The study's date. A published study dated in the future stays hidden until then.",
     )
-    repository_url = models.URLField("repository", blank=True)
-    live_url = models.URLField("live site", blank=True)
+    repository_url = models.URLField("repository", blank=True, validators=[web_url])
+    live_url = models.URLField("live site", blank=True, validators=[web_url])
     # Key facts, all optional: the study page shows a panel when any is given.
     role = models.CharField(max_length=120, blank=True, help_text="e.g. “Lead engineer”")
     timeframe = models.CharField(max_length=120, blank=True, help_text="e.g. “Q1–Q3 2024” or “6 months”")
@@ -227,6 +244,8 @@ class CaseStudy(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Names the study where its address or database id must not: a feed entry's id.
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
 
     objects = CaseStudyQuerySet.as_manager()
 
@@ -245,8 +264,13 @@ class CaseStudy(models.Model):
 
     def save(self, *args, **kwargs):
         update_fields = kwargs.get("update_fields")
+        check_fields(self, ["slug", "repository_url", "live_url"], update_fields)
         if update_fields is None or "body" in update_fields:
-            self.render_body()
+            # Rendered already when clean() validated this very body, as the admin's form does; a
+            # later save renders again, as the study's images may have changed since.
+            if getattr(self, "_rendered_body", None) != self.body:
+                self.render_body()
+            self._rendered_body = None
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "body_html", "toc_html", "reading_minutes"}
         super().save(*args, **kwargs)
@@ -255,15 +279,20 @@ class CaseStudy(models.Model):
         return reverse("casestudies:detail", args=[self.slug])
 
     def render_body(self):
-        """Render once, here, so no request ever pays for Markdown."""
+        """Render once, here, so no request ever pays for Markdown. A body the pipeline refuses
+        (nested too deeply, too slow to render) is a ValidationError on `body`."""
         # Browsers send textarea lines with CRLF; store one kind of newline.
         self.body = self.body.replace("\r\n", "\n")
-        rendered = render_markdown(self.body, self.images_by_name())
+        try:
+            rendered = render_markdown(self.body, self.images_by_name())
+        except ValidationError as refusal:
+            raise ValidationError({"body": refusal.messages}) from None
         self.body_html = rendered.html
         self.toc_html = rendered.toc_html
         # Not stored: what went wrong in this save (an undrawable diagram), for the admin to show.
         self.render_problems = list(rendered.problems)
         self.reading_minutes = reading_minutes(self.body)
+        self._rendered_body = self.body
 
     def images_by_name(self):
         """The uploads the body may show, by the name it calls them."""
@@ -275,19 +304,24 @@ class CaseStudy(models.Model):
         return next((image for image in self.images.all() if image.is_cover), None)
 
     def clean(self):
+        errors = {}
+        # Rendered here, where every path that validates a study passes, so a body that cannot be
+        # rendered is refused on its field and never saved; save() then keeps this rendering.
+        try:
+            self.render_body()
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
         if self.slug in RESERVED_SLUGS:
-            raise ValidationError(
-                {"slug": f"“{self.slug}” is taken by the site itself ({RESERVED_SLUGS[self.slug]})."}
-            )
+            errors["slug"] = [f"“{self.slug}” is taken by the site itself ({RESERVED_SLUGS[self.slug]})."]
         taken = SlugRedirect.objects.filter(old_slug=self.slug).exclude(study_id=self.pk)
-        if redirect := taken.select_related("study").first():
-            raise ValidationError(
-                {
-                    "slug": f"“{self.slug}” is an old address of “{redirect.study}” and still "
-                    "redirects there. Pick another slug, or delete that redirect under "
-                    "Case studies › Slug redirects first."
-                }
-            )
+        if "slug" not in errors and (redirect := taken.select_related("study").first()):
+            errors["slug"] = [
+                f"“{self.slug}” is an old address of “{redirect.study}” and still "
+                "redirects there. Pick another slug, or delete that redirect under "
+                "Case studies › Slug redirects first."
+            ]
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def stack_list(self):

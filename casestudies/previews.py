@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from casestudies.models import CaseStudy
-from casestudies.rendering import reading_minutes, render_markdown
+from casestudies.rendering import BodyRefused, reading_minutes, render_markdown
 from casestudies.views import for_study_page, study_page_context
 
 # Far beyond any study (the longest seed body is ~10 KB); refused out loud, not truncated.
@@ -77,7 +77,10 @@ def body_preview(request):
             return JsonResponse({"error": message}, status=404)
     # As CaseStudy.save() does: one kind of newline.
     body = body.replace("\r\n", "\n")
-    rendered = render_markdown(body, study.images_by_name() if study else None)
+    try:
+        rendered = render_markdown(body, study.images_by_name() if study else None)
+    except BodyRefused as refusal:
+        return JsonResponse({"error": refusal.message}, status=422)
     return JsonResponse(
         {
             "html": rendered.html,

@@ -9,8 +9,15 @@ caption one). Its SVG is made safe by its own allow-list, not by nh3's, so
 the block is swapped for a random placeholder before Markdown runs and the
 figure is put in its place after the rest is sanitised. A diagram that
 cannot be drawn stays a code block, and the reason is in `problems`.
+
+A body is refused (BodyRefused, with the reason for the author) when it nests
+deeper than MAX_NESTING or would take longer than RENDER_SECONDS to render:
+Python-Markdown recurses once per level of nesting and rescans the rest of a
+paragraph for each unclosed bracket, so a few kilobytes can otherwise exhaust
+the stack or take minutes.
 """
 
+import functools
 import math
 import re
 import secrets
@@ -20,15 +27,132 @@ from dataclasses import dataclass
 
 import markdown
 import nh3
+from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 from markdown.extensions import Extension
 from markdown.extensions.fenced_code import FencedBlockPreprocessor
+from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 
 from casestudies import diagrams, images
 
 WORDS_PER_MINUTE = 220
+
+# Far deeper than any real study nests lists, quotes or brackets, and far below where Python-Markdown
+# gives out: one line of ~150 nested list markers exhausts its recursion, and ~200 levels of indented
+# lists take seconds.
+MAX_NESTING = 20
+# Markdown's own work; diagrams have their own budget (diagrams.TIMEOUT_SECONDS). A long study takes
+# milliseconds, and a request that renders (a save, the live preview) must end well inside
+# gunicorn's 30 s timeout.
+RENDER_SECONDS = 2
+
+
+class BodyRefused(ValidationError):
+    """A body that is not rendered, with the reason in plain words for the author (`message`)."""
+
+
+def check_nesting(source):
+    """Refuse, in one linear pass and before any rendering, a body nested deeper than MAX_NESTING:
+    list and quote markers and indentation on a line, or `[` and link `](` left open in a
+    paragraph. Fenced code is not Markdown, so it is not counted."""
+    # Each fenced block is kept as its newlines, so the line numbers below stay the author's.
+    text = FencedBlockPreprocessor.FENCED_BLOCK_RE.sub(lambda match: "\n" * match.group().count("\n"), source)
+    paragraph, first_line = [], 1
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            check_brackets("\n".join(paragraph), first_line)
+            paragraph, first_line = [], number + 1
+            continue
+        paragraph.append(line)
+        if THEMATIC_BREAK.match(line):
+            continue
+        depth, position = 0, 0
+        while (marker := CONTAINER.match(line, position)) and marker.end() > position:
+            depth, position = depth + 1, marker.end()
+        if depth > MAX_NESTING:
+            raise BodyRefused(
+                f"Line {number} nests lists, quotes or indentation {depth} levels deep; "
+                f"at most {MAX_NESTING} are allowed. Flatten it, or put it in a code block."
+            )
+    check_brackets("\n".join(paragraph), first_line)
+
+
+def check_brackets(paragraph, first_line):
+    square = deepest_square = links = deepest_links = 0
+    parens = []  # for each open "(": whether it opens a link's address, as in [text](
+    for token in BRACKETS.finditer(paragraph):
+        match token.group():
+            case "[":
+                square += 1
+                deepest_square = max(deepest_square, square)
+            case "]":
+                square = max(0, square - 1)
+            case "(":
+                opens_link = paragraph[token.start() - 1 : token.start()] == "]"
+                parens.append(opens_link)
+                links += opens_link
+                deepest_links = max(deepest_links, links)
+            case ")" if parens:
+                links -= parens.pop()
+    if deepest_square > MAX_NESTING:
+        raise BodyRefused(
+            f"The paragraph starting on line {first_line} has {deepest_square} square brackets “[” open "
+            f"at once; at most {MAX_NESTING} are allowed. Close them, or escape them as “\\[”."
+        )
+    if deepest_links > MAX_NESTING:
+        raise BodyRefused(
+            f"The paragraph starting on line {first_line} has {deepest_links} link addresses “](” left "
+            f"open at once; at most {MAX_NESTING} are allowed. Close each with “)”."
+        )
+
+
+# What nests a line: a quote or list marker (up to three spaces before it), or four spaces of indent.
+CONTAINER = re.compile(r" {4}|\t| {0,3}(?:>|[-*+](?=\s|$)|\d{1,9}[.)](?=\s|$)) ?")
+THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?: *\1){2,} *$")
+# An escaped character is skipped, so "\[" opens nothing.
+BRACKETS = re.compile(r"\\.|[\[\]()]", re.DOTALL)
+TOO_SLOW = (
+    f"The body takes more than {RENDER_SECONDS} seconds to render. Look for a very long run of "
+    "brackets, asterisks, lists or HTML tags, and simplify it."
+)
+TOO_DEEP = "The body is nested too deeply to render: flatten its lists, quotes, emphasis or brackets."
+
+
+class Budget:
+    """Markdown's time limit, checked before each of its steps: a step that would start after the
+    deadline raises BodyRefused. The clock starts at the first step, after diagrams are drawn."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.deadline = None
+
+    def check(self):
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.seconds
+        elif now > self.deadline:
+            raise BodyRefused(TOO_SLOW)
+
+    def guard(self, converter):
+        """Check the time before every block, inline, tree and post processor of `converter` runs."""
+        for registry, method in [
+            (converter.parser.blockprocessors, "run"),
+            (converter.inlinePatterns, "handleMatch"),
+            (converter.treeprocessors, "run"),
+            (converter.postprocessors, "run"),
+        ]:
+            for processor in registry:
+                setattr(processor, method, self.checked(getattr(processor, method)))
+
+    def checked(self, step):
+        @functools.wraps(step)
+        def checked_step(*args, **kwargs):
+            self.check()
+            return step(*args, **kwargs)
+
+        return checked_step
 
 
 class DemoteTitleLevelHeadings(Treeprocessor):
@@ -69,11 +193,33 @@ class DiagramBlocks(Preprocessor):
         self.figures[placeholder] = figure
         return f"\n\n{placeholder}\n\n"
 
+    def placeholders_in(self, text):
+        return re.findall(rf"{self.token}n\d+", text)
+
     def insert_figures(self, html):
         if not self.figures:
             return html
-        placeholders = re.compile(rf"(?:<p>)?({self.token}n\d+)(?:</p>)?")
-        return placeholders.sub(lambda match: self.figures[match.group(1)], html)
+        # Only a placeholder standing as its own paragraph becomes a figure; one anywhere else (an
+        # attribute, say) would put markup where it does not belong, so it is dropped.
+        html = re.sub(rf"<p>({self.token}n\d+)</p>", lambda match: self.figures[match.group(1)], html)
+        return re.sub(rf"{self.token}n\d+", "", html)
+
+
+class DiagramsOutOfRawHtml(Postprocessor):
+    """Raw HTML around a diagram (a ```dot block between `<div title="` and `">`, say) is dropped
+    and the diagram stands on its own, rather than being drawn into a tag or one of its
+    attributes. Runs before Markdown puts its raw HTML back (30)."""
+
+    def run(self, text):
+        diagram_blocks = self.md.preprocessors["diagrams"]
+        stash = self.md.htmlStash.rawHtmlBlocks
+        for index, block in enumerate(stash):
+            # A commented-out diagram stays out, as it did.
+            if not isinstance(block, str) or block.lstrip().startswith("<!--"):
+                continue
+            if placeholders := diagram_blocks.placeholders_in(block):
+                stash[index] = "\n".join(f"<p>{placeholder}</p>" for placeholder in placeholders)
+        return text
 
 
 class UploadedImages(Treeprocessor):
@@ -177,6 +323,7 @@ class StudyBodyExtension(Extension):
         md.treeprocessors.register(UploadedImages(md, self.images), "uploaded_images", 3)
         # After whitespace is normalised (30), before fenced code blocks are read (25).
         md.preprocessors.register(DiagramBlocks(md), "diagrams", 28)
+        md.postprocessors.register(DiagramsOutOfRawHtml(md), "diagrams_out_of_raw_html", 35)
 
 
 EXTENSIONS = ["fenced_code", "codehilite", "tables", "footnotes", "toc", "sane_lists"]
@@ -247,14 +394,23 @@ def render_markdown(source, images=None):
     """Render a study body; returns its sanitised HTML, table of contents and any problems.
 
     `images` ({name: StudyImage}) are the study's uploads the body may show; None when
-    rendering without a study (nothing is said of names then).
+    rendering without a study (nothing is said of names then). Raises BodyRefused for a
+    body nested too deeply or too slow to render.
     """
+    source = FORBIDDEN_IN_HTML.sub("", source or "")
+    check_nesting(source)
     converter = markdown.Markdown(
         extensions=[StudyBodyExtension(images), *EXTENSIONS], extension_configs=EXTENSION_CONFIGS
     )
+    Budget(RENDER_SECONDS).guard(converter)
     diagram_blocks = converter.preprocessors["diagrams"]
     uploaded_images = converter.treeprocessors["uploaded_images"]
-    html = sanitise(converter.convert(FORBIDDEN_IN_HTML.sub("", source or "")))
+    try:
+        html = converter.convert(source)
+    except RecursionError:
+        # Nesting the line and bracket counts above do not see, such as emphasis inside emphasis.
+        raise BodyRefused(TOO_DEEP) from None
+    html = sanitise(html)
     html = EXTERNAL_LINK.sub(r'<a \1 rel="noopener noreferrer">', html)
     html = diagram_blocks.insert_figures(html)
     html = uploaded_images.insert_markup(html)

@@ -10,12 +10,13 @@ profile afresh.
 import zlib
 
 import django
-from django.core.validators import URLValidator
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.functional import cached_property
 
-from casestudies.rendering import render_markdown
+from casestudies.models import check_fields, web_url
+from casestudies.rendering import BodyRefused, render_markdown
 from portfolio import pagecache
 
 DEFAULT_SITE_TITLE = "Engineering Portfolio"
@@ -73,8 +74,9 @@ class SiteProfile(models.Model):
         return self.site_title
 
     def save(self, *args, **kwargs):
-        self.render()
         update_fields = kwargs.get("update_fields")
+        check_fields(self, ["contact_email"], update_fields)
+        self.render()
         if update_fields is not None:
             rendered = {"intro": "intro_html", "about": "about_html"}
             kwargs["update_fields"] = {*update_fields, *(rendered[f] for f in update_fields if f in rendered)}
@@ -83,6 +85,18 @@ class SiteProfile(models.Model):
     def get_absolute_url(self):
         # The home page shows the most of it: title, author, introduction, footer.
         return reverse("casestudies:home")
+
+    def clean(self):
+        # A text the pipeline refuses (nested too deeply, too slow to render) is an error on its
+        # field in the form, not a failure of the save.
+        errors = {}
+        for field in ("intro", "about"):
+            try:
+                render_markdown(getattr(self, field))
+            except BodyRefused as refused:
+                errors[field] = refused.messages
+        if errors:
+            raise ValidationError(errors)
 
     def render(self):
         """Markdown to sanitised HTML, once, here: the same pipeline as study bodies."""
@@ -130,9 +144,6 @@ class SiteProfile(models.Model):
         return profile
 
 
-web_url = URLValidator(schemes=["http", "https"])
-
-
 class SocialLink(models.Model):
     """A page of the author's elsewhere (GitHub, Mastodon, LinkedIn), in the footer and on About."""
 
@@ -146,6 +157,10 @@ class SocialLink(models.Model):
 
     def __str__(self):
         return self.label
+
+    def save(self, *args, **kwargs):
+        check_fields(self, ["url"], kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
 
 
 # The key changes with Django's version and the models' fields, so a process

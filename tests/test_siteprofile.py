@@ -199,6 +199,16 @@ def test_the_admin_rejects_a_bad_email_and_a_blank_title(superuser_client):
     assert set(response.context["adminform"].form.errors) == {"site_title", "contact_email"}
 
 
+def test_the_admin_refuses_an_introduction_or_about_page_nested_too_deeply(superuser_client):
+    before = SiteProfile.current().intro_html
+    response = superuser_client.post(CHANGE, profile_form(intro="- " * 500 + "a", about="[" * 20000 + "a"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"intro", "about"}
+    assert "nest" in errors["intro"][0]
+    assert SiteProfile.objects.get().intro_html == before
+
+
 # What pages show
 
 
