@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.syndication.views import Feed
-from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.xmlutils import SimplerXMLGenerator
@@ -71,11 +70,10 @@ class StudyAtomFeed(Atom1Feed):
 
 @dataclass(frozen=True)
 class FeedSubject:
-    """What one request's feed is of: a filter, its tags by slug, and the host for entry ids."""
+    """What one request's feed is of: a filter and its tags by slug."""
 
     study_filter: StudyFilter
     tags_by_slug: dict
-    host: str
     # The request's build_absolute_uri, for the covers' addresses.
     absolute_url: Callable[[str], str]
 
@@ -94,14 +92,12 @@ class StudyFeed(Feed):
 
     def get_object(self, request):
         study_filter = StudyFilter.from_params(request.GET)
-        tags_by_slug = study_filter.named_tags()
-        host, _port = split_domain_port(request.get_host())
-        return FeedSubject(study_filter, tags_by_slug, host, request.build_absolute_uri)
+        return FeedSubject(study_filter, study_filter.named_tags(), request.build_absolute_uri)
 
     def items(self, subject):
         studies = (
             subject.study_filter.apply(CaseStudy.objects.published())
-            .only("pk", "title", "slug", "summary", "body_html", "published_at", "created_at")
+            .only("pk", "public_id", "title", "slug", "summary", "body_html", "published_at")
             # A study scheduled ahead of its last edit changed, for a reader, when it appeared.
             .annotate(changed_at=changed_at())
             # A feed is a timeline, even of a search's matches.
@@ -111,8 +107,9 @@ class StudyFeed(Feed):
         )
         studies = list(studies)
         for study in studies:
-            # Survives slug changes; the year keeps the URI unique should the host ever change hands.
-            study.entry_id = f"tag:{subject.host},{study.created_at:%Y}:case-study:{study.pk}"
+            # Given at creation: survives slug, title and host changes, and, unlike the database id,
+            # counts nothing (its gaps would number the studies not shown).
+            study.entry_id = study.public_id.urn
             study.cover_for_feed = None
             if cover := study.cover:
                 url, width, height = cover_rendition(cover)

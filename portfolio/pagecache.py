@@ -22,15 +22,18 @@ a study dated in the future appears on time. Values a page is drawn from may be
 kept under the generation too (`remember`), and so are dropped with the pages.
 
 Compression: public pages go gzipped to clients that accept it (Vary:
-Accept-Encoding), compressed once when rendered and kept so with the entry.
-Pages for the staff are never compressed (see `gzipped`).
+Accept-Encoding, q-values honoured), compressed once when rendered and kept so
+with the entry. Pages for the staff are never compressed (see `gzipped`).
 
 Headers on public pages: Cache-Control public with a short max-age and
 stale-while-revalidate (max-age never past the next publication), an ETag (a
-digest of the body) and Last-Modified (when the generation began, or the last
-publication if later). A repeat request that matches is a 304 straight from the
-entry. If the cache or the generation cannot be read, pages are rendered and
-sent as usual, just not stored.
+digest of the body) and Last-Modified. A generation begins on any change, a
+draft's included, so it cannot date a page by itself: a page drawn again with
+the ETag it had before keeps the Last-Modified it had then (kept beside the
+entry, longer than it, and across releases); a page whose body changed is dated
+by its generation's start, or by the last publication if later. A repeat request
+that matches is a 304 straight from the entry. If the cache or the generation
+cannot be read, pages are rendered and sent as usual, just not stored.
 """
 
 import functools
@@ -75,8 +78,12 @@ SAFE_METHODS = ("GET", "HEAD")
 # Below this, gzip's own header outweighs what it saves.
 MIN_GZIP_BYTES = 200
 COMPRESSIBLE_TYPES = ("text/", "application/atom+xml", "application/xml", "application/json")
-ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+# A weight in Accept-Encoding (RFC 9110, 12.4.2).
+QVALUE = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")
 LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+# How long a page's ETag and Last-Modified are kept after it was last drawn: long past its entry,
+# so that a page drawn again unchanged, after a draft's save or a release, keeps its date.
+VALIDATORS_SECONDS = 30 * 24 * 3600
 # What renders a page, besides the database: the code fingerprint reads these.
 SOURCE_SUFFIXES = {".py", ".html", ".txt", ".xml", ".json"}
 
@@ -141,10 +148,19 @@ def is_personal(request):
 
 
 def page_key(request):
+    return f"page:{code_version()}:{url_digest(request)}"
+
+
+def validators_key(request):
+    # Not under the code version: a release that leaves a page's body alone leaves its date alone.
+    return f"page-validators:{url_digest(request)}"
+
+
+def url_digest(request):
     # get_host() first: it refuses a host not in ALLOWED_HOSTS. The query string as sent (the
     # views redirect other spellings), the path as decoded: hashed, neither needs escaping.
     url = f"{request.get_host()} {request.scheme} {request.path} {request.META.get('QUERY_STRING', '')}"
-    return f"page:{code_version()}:{hashlib.md5(url.encode(), usedforsecurity=False).hexdigest()}"
+    return hashlib.md5(url.encode(), usedforsecurity=False).hexdigest()
 
 
 @functools.cache
@@ -232,7 +248,7 @@ def gzipped(response):
 def encode(request, response, gzipped_body):
     """Send the gzipped body to a client that accepts it."""
     patch_vary_headers(response, ["Accept-Encoding"])
-    if gzipped_body is None or not ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+    if gzipped_body is None or not prefers_gzip(request.headers.get("Accept-Encoding", "")):
         return
     response.content = gzipped_body
     response.headers["Content-Length"] = str(len(gzipped_body))
@@ -240,6 +256,25 @@ def encode(request, response, gzipped_body):
     # Another representation of the same page: a weak validator, as Django's GZipMiddleware does.
     if response.has_header("ETag") and not response["ETag"].startswith("W/"):
         response.headers["ETag"] = "W/" + response["ETag"]
+
+
+def prefers_gzip(accept_encoding):
+    """Whether gzip is acceptable (q above 0, its own or `*`'s) and wanted at least as much as
+    no coding at all (`identity`, its own q or `*`'s; ranked last when the list names neither)."""
+    qvalues = {}
+    for item in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = (part.strip() for part in parameter.partition("="))
+            if name.lower() == "q":
+                # A weight that is not one is read as a refusal: the client gets nothing it did not ask for.
+                weight = float(value) if QVALUE.fullmatch(value) else 0.0
+        if coding:
+            qvalues[coding.lower()] = weight
+    anything = qvalues.get("*", 0.0)
+    gzip = qvalues.get("gzip", qvalues.get("x-gzip", anything))
+    return gzip > 0 and gzip >= qvalues.get("identity", anything)
 
 
 def finish(request, response, key=None, generation=None):
@@ -268,17 +303,37 @@ def finish(request, response, key=None, generation=None):
         )
     last_modified = None
     if last_change is not None:
-        last_modified = max(int(last_change), parse_http_date_safe(response.get("Last-Modified", "")) or 0)
+        drawn = drawn_before(request, response["ETag"]) or int(last_change)
+        last_modified = max(drawn, parse_http_date_safe(response.get("Last-Modified", "")) or 0)
         response.headers["Last-Modified"] = http_date(last_modified)
     elif response.has_header("Last-Modified"):
         last_modified = parse_http_date_safe(response["Last-Modified"])
     body_gzipped = gzipped(response)
+    if generation is not None:
+        keep_validators(request, response["ETag"], last_modified)
     if generation is not None and key is not None and request.method == "GET" and storable(response):
         store(key, generation, response, body_gzipped, last_modified, publication_at, own_cache_control)
     encode(request, response, body_gzipped)
     return get_conditional_response(
         request, etag=response["ETag"], last_modified=last_modified, response=response
     )
+
+
+def drawn_before(request, etag):
+    """The Last-Modified this page had when last drawn, if it had this ETag then; else None."""
+    try:
+        kept = cache.get(validators_key(request))
+    except Exception as error:
+        outage.failed(error)
+        return None
+    return kept[1] if kept is not None and kept[0] == etag else None
+
+
+def keep_validators(request, etag, last_modified):
+    try:
+        cache.set(validators_key(request), (etag, last_modified), VALIDATORS_SECONDS)
+    except Exception as error:
+        outage.failed(error)
 
 
 def store(key, generation, response, body_gzipped, last_modified, publication_at, own_cache_control):

@@ -139,10 +139,10 @@ def test_a_scheduled_study_counts_as_updated_when_it_appears(client):
     assert as_datetime(entry.updated) == study.published_at
 
 
-def test_entry_id_is_a_tag_uri_that_survives_a_slug_change(client):
+def test_entry_id_is_the_studys_public_id_and_survives_a_slug_change(client):
     study = CaseStudyFactory(slug="old-name")
     [before] = parse(client.get("/case-studies/feed/")).entries
-    assert before.id == f"tag:testserver,{study.created_at:%Y}:case-study:{study.pk}"
+    assert before.id == f"urn:uuid:{study.public_id}"
     study.slug = "new-name"
     study.save()
     [after] = parse(client.get("/case-studies/feed/")).entries
@@ -150,11 +150,11 @@ def test_entry_id_is_a_tag_uri_that_survives_a_slug_change(client):
     assert after.link == "http://testserver/case-studies/new-name/"
 
 
-def test_entry_id_leaves_out_the_port(client):
+def test_entry_id_names_neither_host_nor_port(client):
     study = CaseStudyFactory()
     response = client.get("/case-studies/feed/", HTTP_HOST="localhost:8034")
     [entry] = parse(response).entries
-    assert entry.id == f"tag:localhost,{study.created_at:%Y}:case-study:{study.pk}"
+    assert entry.id == f"urn:uuid:{study.public_id}"
     assert entry.link.startswith("http://localhost:8034/")
 
 
