@@ -258,10 +258,9 @@ def encode(request, response, gzipped_body):
         response.headers["ETag"] = "W/" + response["ETag"]
 
 
-def prefers_gzip(accept_encoding):
-    """Whether gzip is acceptable (q above 0, its own or `*`'s) and wanted at least as much as
-    no coding at all (`identity`, its own q or `*`'s; ranked last when the list names neither)."""
-    qvalues = {}
+def coding_weights(accept_encoding):
+    """{coding: q} as the client sent them in Accept-Encoding, names in lower case."""
+    weights = {}
     for item in accept_encoding.split(","):
         coding, *parameters = (part.strip() for part in item.split(";"))
         weight = 1.0
@@ -271,10 +270,33 @@ def prefers_gzip(accept_encoding):
                 # A weight that is not one is read as a refusal: the client gets nothing it did not ask for.
                 weight = float(value) if QVALUE.fullmatch(value) else 0.0
         if coding:
-            qvalues[coding.lower()] = weight
-    anything = qvalues.get("*", 0.0)
-    gzip = qvalues.get("gzip", qvalues.get("x-gzip", anything))
-    return gzip > 0 and gzip >= qvalues.get("identity", anything)
+            weights[coding.lower()] = weight
+    return weights
+
+
+def prefers_gzip(accept_encoding):
+    """Whether gzip is acceptable (q above 0, its own or `*`'s) and wanted at least as much as
+    no coding at all (`identity`, its own q or `*`'s; ranked last when the list names neither)."""
+    weights = coding_weights(accept_encoding)
+    anything = weights.get("*", 0.0)
+    gzip = weights.get("gzip", weights.get("x-gzip", anything))
+    return gzip > 0 and gzip >= weights.get("identity", anything)
+
+
+def refused_codings_removed(get_response):
+    """Ahead of whitenoise, which sends a file's gzip or brotli copy to any client that names the
+    coding, even as refused (`gzip;q=0`): it is shown only the codings the client accepts."""
+
+    def middleware(request):
+        header = request.META.get("HTTP_ACCEPT_ENCODING", "")
+        if "q=" in header.lower():
+            weights = coding_weights(header)
+            anything = weights.get("*", 0.0)
+            accepted = [coding for coding in ("br", "gzip") if weights.get(coding, anything) > 0]
+            request.META["HTTP_ACCEPT_ENCODING"] = ", ".join(accepted)
+        return get_response(request)
+
+    return middleware
 
 
 def finish(request, response, key=None, generation=None):

@@ -102,6 +102,7 @@ MIDDLEWARE = [
     # Ahead of whitenoise, so static files carry these headers too.
     "portfolio.security.ContentSecurityPolicyMiddleware",
     "portfolio.security.security_headers",
+    "portfolio.pagecache.refused_codings_removed",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before sessions, auth and CSRF: a stored page is sent without them (portfolio/pagecache.py).
     "portfolio.pagecache.PageCacheMiddleware",

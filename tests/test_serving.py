@@ -175,6 +175,11 @@ def test_static_files_are_hashed_compressed_and_cached_for_a_year(site):
         assert headers["Content-Encoding"] == encoding
         assert "immutable" in headers["Cache-Control"]
         assert int(headers["Cache-Control"].split("max-age=")[1].split(",")[0]) >= 365 * 24 * 3600
+    # A coding the client refuses (q=0) is not sent, though the client names it.
+    for refusal, expected in [("gzip;q=0", None), ("br;q=0, gzip;q=0", None), ("br;q=0, gzip", "gzip")]:
+        status, headers, _ = fetch(site + css_path, {"Accept-Encoding": refusal})
+        assert status == 200
+        assert headers.get("Content-Encoding") == expected, refusal
 
 
 def test_health_check_answers_without_touching_pages(site):
