@@ -4,7 +4,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,13 +53,12 @@ def alias_bomb(levels):
 # Import: YAML anchors and aliases.
 
 
-def test_an_alias_bomb_is_refused_at_once_and_the_other_files_still_import(tmp_path):
+def test_an_alias_bomb_is_refused_unexpanded_and_the_other_files_still_import(tmp_path):
     # Eight levels: 43 million strings; expanded, 8 s and 340 MB before anchors were refused.
     (tmp_path / "0-bomb.md").write_text(alias_bomb(8))
     (tmp_path / "1-good.md").write_text(study_text("good"))
-    start = time.perf_counter()
+    # Refused while the YAML is composed, before any alias is expanded.
     out, err, failure = run_failing("import_studies", str(tmp_path))
-    assert time.perf_counter() - start < 1
     assert err == f"0-bomb.md: {NO_ALIASES}\n"
     assert "1 created, 0 updated, 0 unchanged, 1 failed" in out
     assert "1 file(s) could not be imported" in failure
