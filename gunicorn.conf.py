@@ -9,6 +9,12 @@ _workers = os.environ.get("WEB_CONCURRENCY", "").strip() or "2"
 if not (_workers.isascii() and _workers.isdigit() and int(_workers) >= 1):
     raise SystemExit(f"WEB_CONCURRENCY must be a whole number of workers, 1 or more, not {_workers!r}.")
 workers = int(_workers)
+# Threads, not one request at a time per worker: a client that sends half a request and waits
+# holds one thread, and the worker's others go on serving. Enough of them that 16 such clients
+# cannot fill a worker; each holds at most one database connection while it serves. In
+# production a buffering proxy (deploy/) takes slow clients off gunicorn altogether.
+worker_class = "gthread"
+threads = 32
 wsgi_app = "portfolio.wsgi:application"
 
 # Loaded once in the master, then forked: workers share memory pages.

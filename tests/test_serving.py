@@ -182,6 +182,26 @@ def test_static_files_are_hashed_compressed_and_cached_for_a_year(site):
         assert headers.get("Content-Encoding") == expected, refusal
 
 
+# What a client sends before it stops: the start of a request, never its end.
+HALF_A_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+def test_clients_that_send_half_a_request_leave_the_site_answering(site):
+    address = urllib.parse.urlsplit(site)
+    idle = [socket.create_connection((address.hostname, address.port)) for _ in range(16)]
+    try:
+        for connection in idle:
+            connection.sendall(HALF_A_REQUEST)
+        # With a worker per connection, these 16 would hold every worker until gunicorn's
+        # timeout: the health check would wait (fetch gives up after 10 s).
+        status, _, body = fetch(site + "/healthz")
+        assert (status, body) == (200, b"ok\n")
+        assert fetch(site + "/case-studies/")[0] == 200
+    finally:
+        for connection in idle:
+            connection.close()
+
+
 def test_health_check_answers_without_touching_pages(site):
     status, headers, body = fetch(site + "/healthz")
     assert (status, body) == (200, b"ok\n")
