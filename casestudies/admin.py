@@ -1,3 +1,4 @@
+import contextlib
 import re
 
 import reversion
@@ -17,6 +18,7 @@ from casestudies import images
 from casestudies.checks import review
 from casestudies.models import CaseStudy, Outcome, SlugRedirect, StudyImage, Tag
 from casestudies.previews import MAX_PREVIEW_BYTES, body_preview, share_preview_field
+from casestudies.rendering import rendered_ahead
 
 # The site's tags are casestudies.Tag; taggit's own table stays empty.
 admin.site.unregister(TaggitTag)
@@ -223,6 +225,25 @@ class CaseStudyAdmin(VersionAdmin):
         # The live preview beside the body, and the share link's copy button.
         css = {"all": ["css/admin-preview.css"]}
         js = ["js/admin-preview.js"]
+
+    # Outermost, ahead of VersionAdmin's revision and the admin's own transaction.
+    def add_view(self, request, form_url="", extra_context=None):
+        with self.body_rendered_ahead(request, None):
+            return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        with self.body_rendered_ahead(request, object_id):
+            return super().change_view(request, object_id, form_url, extra_context)
+
+    def body_rendered_ahead(self, request, object_id):
+        """A posted body rendered before any transaction begins: on SQLite one holds the write
+        lock from its first statement, and every other save would wait for Markdown and Graphviz.
+        The save inside takes this rendering; images added in the same save render it again."""
+        body = request.POST.get("body") if request.method == "POST" else None
+        if body is None:
+            return contextlib.nullcontext()
+        study = CaseStudy.objects.filter(pk=object_id).first() if (object_id or "").isdigit() else None
+        return rendered_ahead(body.replace("\r\n", "\n"), study.images_by_name() if study else {})
 
     def get_urls(self):
         # Ahead of the default "<object_id>/" route. Not admin_view(): its redirect to the

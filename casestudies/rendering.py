@@ -17,6 +17,8 @@ paragraph for each unclosed bracket, so a few kilobytes can otherwise exhaust
 the stack or take minutes.
 """
 
+import contextlib
+import contextvars
 import functools
 import math
 import re
@@ -390,6 +392,38 @@ def sanitise(html):
     )
 
 
+# A body rendered ahead of a save, with what came of it: (key, RenderedBody or BodyRefused).
+_rendered_ahead = contextvars.ContextVar("rendered_ahead", default=None)
+
+
+@contextlib.contextmanager
+def rendered_ahead(source, images):
+    """Render `source` now, before whatever comes next (a transaction, say); within the block,
+    rendering the same body with the same images again takes this outcome instead of working."""
+    try:
+        outcome = render_markdown(source, images)
+    except BodyRefused as refused:
+        outcome = refused
+    token = _rendered_ahead.set((rendering_key(source, images), outcome))
+    try:
+        yield
+    finally:
+        _rendered_ahead.reset(token)
+
+
+def rendering_key(source, images):
+    """What a rendering depends on: the text, and each image the body may show as it is now."""
+    shown = None
+    if images is not None:
+        shown = tuple(
+            sorted(
+                (name, image.digest, image.width, image.height, image.alt, image.credit)
+                for name, image in images.items()
+            )
+        )
+    return source or "", shown
+
+
 def render_markdown(source, images=None):
     """Render a study body; returns its sanitised HTML, table of contents and any problems.
 
@@ -397,6 +431,11 @@ def render_markdown(source, images=None):
     rendering without a study (nothing is said of names then). Raises BodyRefused for a
     body nested too deeply or too slow to render.
     """
+    ahead = _rendered_ahead.get()
+    if ahead is not None and ahead[0] == rendering_key(source, images):
+        if isinstance(ahead[1], BodyRefused):
+            raise BodyRefused(ahead[1].message)
+        return ahead[1]
     source = FORBIDDEN_IN_HTML.sub("", source or "")
     check_nesting(source)
     converter = markdown.Markdown(

@@ -8,6 +8,7 @@ from pathlib import Path
 import markdown
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from casestudies import diagrams, rendering
 from casestudies.models import CaseStudy
@@ -176,3 +177,28 @@ def test_import_refuses_that_file_and_imports_the_others(tmp_path):
     with pytest.raises(CommandError, match="1 file"):
         call_command("import_studies", str(tmp_path), stdout=StringIO(), stderr=StringIO())
     assert sorted(CaseStudy.objects.values_list("slug", flat=True)) == ["alpha", "charlie"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(superuser_client, monkeypatch):
+    # On SQLite the admin's transaction holds the write lock from its start: Markdown and
+    # Graphviz working inside it would keep every other save waiting.
+    in_transaction = []
+    convert = markdown.Markdown.convert
+
+    def recording(self, source):
+        in_transaction.append(connection.in_atomic_block)
+        return convert(self, source)
+
+    monkeypatch.setattr(markdown.Markdown, "convert", recording)
+    response = superuser_client.post(ADD_URL, study_form(body="## Context\r\n\r\nWords."))
+    assert response.status_code == 302
+    study = CaseStudy.objects.get()
+    assert "<h2" in study.body_html
+    in_transaction.clear()
+    form = study_form(body="## Context\r\n\r\nOther words.")
+    response = superuser_client.post(f"/admin/casestudies/casestudy/{study.pk}/change/", form)
+    assert response.status_code == 302
+    assert in_transaction == [False]
+    study.refresh_from_db()
+    assert "Other words." in study.body_html
