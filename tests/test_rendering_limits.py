@@ -202,3 +202,24 @@ def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(su
     assert in_transaction == [False]
     study.refresh_from_db()
     assert "Other words." in study.body_html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_renders_each_body_before_its_transaction(tmp_path, monkeypatch):
+    in_transaction = []
+    convert = markdown.Markdown.convert
+
+    def recording(self, source):
+        in_transaction.append(connection.in_atomic_block)
+        return convert(self, source)
+
+    monkeypatch.setattr(markdown.Markdown, "convert", recording)
+    for slug in ("one", "two"):
+        (tmp_path / f"{slug}.md").write_text(
+            f"---\ntitle: {slug}\nslug: {slug}\nsummary: About {slug}.\nstatus: draft\n"
+            f"published_at: 2024-01-01T00:00:00Z\n---\n## {slug}\n\nWords.\n"
+        )
+    call_command("import_studies", str(tmp_path), stdout=StringIO(), stderr=StringIO())
+    assert CaseStudy.objects.count() == 2
+    assert in_transaction
+    assert not any(in_transaction)

@@ -12,6 +12,7 @@ from django.db import transaction
 from casestudies import images
 from casestudies.management.progress import progress, say
 from casestudies.models import CaseStudy, Outcome, StudyImage
+from casestudies.rendering import rendered_ahead
 from casestudies.studyfiles import StudyFile, StudyFileError, parse_study_file
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "seed"
@@ -152,7 +153,16 @@ def import_study(study_file, masters=None, dry_run=False, source=None):
     study created or updated keeps a revision, as an admin save does, so the
     imported text (the seed's, say) can be restored from the admin's History.
     """
-    with transaction.atomic(), reversion.create_revision():
+    # The body rendered before the transaction begins (on SQLite it holds the write lock from its
+    # first statement), with the study's images as they are: the save inside takes this rendering.
+    # Images added or changed by the file render it again, inside.
+    stored = CaseStudy.objects.filter(slug=study_file.slug).first()
+    body = study_file.fields.get("body", "").replace("\r\n", "\n")
+    with (
+        rendered_ahead(body, stored.images_by_name() if stored else {}),
+        transaction.atomic(),
+        reversion.create_revision(),
+    ):
         reversion.set_comment(f"Imported from {source or 'a study file'}.")
         study = (
             CaseStudy.objects.with_tags()
