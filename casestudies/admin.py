@@ -5,6 +5,7 @@ import reversion
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count
 from django.template.response import TemplateResponse
@@ -183,6 +184,21 @@ class StudyImageInline(admin.TabularInline):
         )
 
 
+def store_uploads_ahead(files):
+    """Accept and store each uploaded image now, returning the masters whose files are new; one
+    refused is left for its row to report."""
+    made = []
+    for field, upload in files.items():
+        if field.startswith("images-") and field.endswith("-upload"):
+            with contextlib.suppress(images.ImageRefused):
+                master = StudyImageForm.accepted(upload)
+                if not default_storage.exists(master.name):
+                    images.store(master)
+                    made.append(master)
+            upload.seek(0)
+    return made
+
+
 def markdown_for(image):
     """What a body writes to show `image` as a captioned figure."""
     # The alt text is written out so the body reads well, unless Markdown would misread it;
@@ -235,15 +251,31 @@ class CaseStudyAdmin(VersionAdmin):
         with self.body_rendered_ahead(request, object_id):
             return super().change_view(request, object_id, form_url, extra_context)
 
+    @contextlib.contextmanager
     def body_rendered_ahead(self, request, object_id):
-        """A posted body rendered before any transaction begins: on SQLite one holds the write
-        lock from its first statement, and every other save would wait for Markdown and Graphviz.
-        The save inside takes this rendering; images added in the same save render it again."""
-        body = request.POST.get("body") if request.method == "POST" else None
-        if body is None:
-            return contextlib.nullcontext()
+        """A posted body rendered, and uploaded images' renditions made, before any transaction
+        begins: on SQLite one holds the write lock from its first statement, and every other save
+        would wait for Markdown, Graphviz and the AVIF encoder. The save inside takes this
+        rendering and finds the files made (they are named by content); images added in the same
+        save render the body again. Files made for a save that did not happen are deleted."""
+        if request.method != "POST":
+            yield
+            return
+        made = store_uploads_ahead(request.FILES)
+        body = request.POST.get("body")
         study = CaseStudy.objects.filter(pk=object_id).first() if (object_id or "").isdigit() else None
-        return rendered_ahead(body.replace("\r\n", "\n"), study.images_by_name() if study else {})
+        rendering = (
+            rendered_ahead(body.replace("\r\n", "\n"), study.images_by_name() if study else {})
+            if body is not None
+            else contextlib.nullcontext()
+        )
+        try:
+            with rendering:
+                yield
+        finally:
+            for master in made:
+                if not StudyImage.objects.filter(digest=master.digest).exists():
+                    images.delete_files(images.file_names(master.digest, master.extension, master.width))
 
     def get_urls(self):
         # Ahead of the default "<object_id>/" route. Not admin_view(): its redirect to the

@@ -11,9 +11,11 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test.client import BOUNDARY, encode_multipart
 from PIL import Image, PngImagePlugin
 
+from casestudies import images
 from casestudies.checks import review
 from casestudies.models import CaseStudy, StudyImage
 from tests.factories import add_image, image_bytes
@@ -400,3 +402,25 @@ def test_staff_who_may_not_change_a_study_cannot_preview_its_images(client, djan
     assert "html" not in response.json()
     # A new study of their own they may still preview.
     assert client.post(PREVIEW_URL, {"body": body}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renditions_are_made_before_the_admins_transaction_takes_the_write_lock(
+    superuser_client, monkeypatch
+):
+    # On SQLite the admin's transaction holds the write lock from its start: encoding AVIF and
+    # WebP inside it would keep every other save waiting.
+    in_transaction = []
+    make = images.make_renditions
+
+    def recording(master):
+        in_transaction.append(connection.in_atomic_block)
+        return make(master)
+
+    monkeypatch.setattr(images, "make_renditions", recording)
+    rows = image_rows(new_row(image_bytes(64, 48), "chart.png", alt="A chart"))
+    response = superuser_client.post(CHANGELIST + "add/", study_form() | rows)
+    assert response.status_code == 302
+    assert in_transaction == [False]
+    image = StudyImage.objects.get()
+    assert all(default_storage.exists(name) for name in image.file_names)
