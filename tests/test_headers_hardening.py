@@ -11,11 +11,11 @@ import uuid
 import feedparser
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from casestudies.models import CaseStudy
 from portfolio import pagecache
+from tests import test_pagecache
 from tests.factories import CaseStudyFactory, draft
 
 pytestmark = pytest.mark.django_db
@@ -33,19 +33,9 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def page_cache(settings):
-    settings.PAGE_CACHE_SECONDS = 600
-    pagecache._pending.generation = False
-    pagecache.outage.down = False
-    yield
-    pagecache._pending.generation = False
-    pagecache.outage.down = False
-
-
-@pytest.fixture
-def anonymous():
-    return Client()
+# The page-cache tests' own: the page cache on, and a visitor without a session.
+page_cache = test_pagecache.page_cache
+anonymous = test_pagecache.anonymous
 
 
 @pytest.fixture

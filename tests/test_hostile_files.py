@@ -7,29 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
 
 from casestudies.models import CaseStudy
 from casestudies.studyfiles import StudyFileError, parse_study_file
 from tests.factories import CaseStudyFactory, add_image
+from tests.test_studyfiles import run, run_failing
 
 pytestmark = pytest.mark.django_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 NO_ALIASES = "front matter may not use YAML anchors or aliases (& and *)"
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-def run_failing(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.raises(CommandError) as failure:
-        call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue(), str(failure.value)
 
 
 def study_text(slug, front="", body="Body.\n"):

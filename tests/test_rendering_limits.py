@@ -179,10 +179,11 @@ def test_import_refuses_that_file_and_imports_the_others(tmp_path):
     assert sorted(CaseStudy.objects.values_list("slug", flat=True)) == ["alpha", "charlie"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(superuser_client, monkeypatch):
-    # On SQLite the admin's transaction holds the write lock from its start: Markdown and
-    # Graphviz working inside it would keep every other save waiting.
+@pytest.fixture
+def renders_in_transaction(monkeypatch):
+    """For each Markdown conversion from here on, whether a transaction was open. On SQLite one
+    holds the write lock from its start: Markdown and Graphviz working inside it would keep every
+    other save waiting."""
     in_transaction = []
     convert = markdown.Markdown.convert
 
@@ -191,6 +192,14 @@ def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(su
         return convert(self, source)
 
     monkeypatch.setattr(markdown.Markdown, "convert", recording)
+    return in_transaction
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(
+    superuser_client, renders_in_transaction
+):
+    in_transaction = renders_in_transaction
     response = superuser_client.post(ADD_URL, study_form(body="## Context\r\n\r\nWords."))
     assert response.status_code == 302
     study = CaseStudy.objects.get()
@@ -205,15 +214,8 @@ def test_the_admin_renders_a_body_before_its_transaction_takes_the_write_lock(su
 
 
 @pytest.mark.django_db(transaction=True)
-def test_import_renders_each_body_before_its_transaction(tmp_path, monkeypatch):
-    in_transaction = []
-    convert = markdown.Markdown.convert
-
-    def recording(self, source):
-        in_transaction.append(connection.in_atomic_block)
-        return convert(self, source)
-
-    monkeypatch.setattr(markdown.Markdown, "convert", recording)
+def test_import_renders_each_body_before_its_transaction(tmp_path, renders_in_transaction):
+    in_transaction = renders_in_transaction
     for slug in ("one", "two"):
         (tmp_path / f"{slug}.md").write_text(
             f"---\ntitle: {slug}\nslug: {slug}\nsummary: About {slug}.\nstatus: draft\n"
