@@ -159,7 +159,7 @@ class StudyImageInline(admin.TabularInline):
         if not image.digest:
             return ""
         url, width = image.renditions("webp")[0]
-        height = max(1, round(image.height * width / image.width))
+        height = image.rendition_height(width)
         return format_html(
             '<img class="study-image-thumbnail" src="{}" width="{}" height="{}" alt="{}">',
             url,

@@ -17,7 +17,6 @@ from django.utils.xmlutils import SimplerXMLGenerator
 from casestudies.filters import BadFilter, StudyFilter
 from casestudies.models import CaseStudy
 from casestudies.sitemaps import changed_at
-from casestudies.views import cover_rendition
 from siteprofile.models import SiteProfile
 
 # Enough for a reader catching up; older studies are one click away on the site.
@@ -112,7 +111,7 @@ class StudyFeed(Feed):
             study.entry_id = study.public_id.urn
             study.cover_for_feed = None
             if cover := study.cover:
-                url, width, height = cover_rendition(cover)
+                url, width, height = cover.widest_rendition()
                 study.cover_for_feed = (subject.absolute_url(url), width, height)
         return studies
 

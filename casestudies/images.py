@@ -69,7 +69,7 @@ class Master:
 
     @property
     def name(self):
-        return f"{FOLDER}/{self.digest}.{self.extension}"
+        return master_name(self.digest, self.extension)
 
 
 def content_digest(data):
@@ -256,6 +256,11 @@ def rendition_widths(width):
     return widths
 
 
+def scaled_height(width, height, new_width):
+    """The height of a `width` x `height` picture drawn `new_width` pixels wide."""
+    return max(1, round(height * new_width / width))
+
+
 def rendition_name(digest, width, image_format):
     version = hashlib.sha256(f"{digest} {RENDITION_VERSION} {RENDITION_FORMATS}".encode()).hexdigest()[:20]
     return f"{FOLDER}/{version}-{width}.{image_format}"
@@ -278,7 +283,7 @@ def make_renditions(master):
         # Widest first, each from the one before: resizing a 12-megapixel photo four times over
         # costs more than encoding.
         for width in sorted(rendition_widths(master.width), reverse=True):
-            height = max(1, round(master.height * width / master.width))
+            height = scaled_height(master.width, master.height, width)
             if width != image.width:
                 image = image.resize((width, height), Image.Resampling.LANCZOS)
             for kind, options in RENDITION_FORMATS.items():
@@ -313,9 +318,13 @@ def make_missing_renditions(image):
     return True
 
 
+def master_name(digest, extension):
+    return f"{FOLDER}/{digest}.{extension}"
+
+
 def file_names(digest, extension, width):
     """Every file kept for one master."""
-    return [f"{FOLDER}/{digest}.{extension}", *rendition_names(digest, width)]
+    return [master_name(digest, extension), *rendition_names(digest, width)]
 
 
 def delete_files(names):

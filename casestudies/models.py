@@ -421,7 +421,7 @@ class StudyImage(models.Model):
 
     @property
     def master_name(self):
-        return self.file_names[0]
+        return images.master_name(self.digest, self.extension)
 
     def renditions(self, image_format):
         """[(url, width)] of the renditions in `image_format` ("avif" or "webp"), narrowest first."""
@@ -429,6 +429,16 @@ class StudyImage(models.Model):
             (images.url(images.rendition_name(self.digest, width, image_format)), width)
             for width in images.rendition_widths(self.width)
         ]
+
+    def rendition_height(self, width):
+        """The height of the rendition `width` pixels wide."""
+        return images.scaled_height(self.width, self.height, width)
+
+    def widest_rendition(self):
+        """(url, width, height) of the widest WebP rendition: the picture feeds and search engines
+        are given. The URL is as the storage gives it, to be made absolute."""
+        url, width = self.renditions("webp")[-1]
+        return url, width, self.rendition_height(width)
 
     def picture_html(self, sizes, *, alt=None, eager=False):
         return images.picture_html(self, sizes, alt=alt, eager=eager)

@@ -153,13 +153,6 @@ def study_page_context(study):
     }
 
 
-def cover_rendition(image):
-    """(url, width, height) of `image`'s widest WebP rendition: the picture feeds and search
-    engines are given. The URL is as the storage gives it, to be made absolute."""
-    url, width = image.renditions("webp")[-1]
-    return url, width, max(1, round(image.height * width / image.width))
-
-
 def can_preview(user):
     """Staff who may view studies in the admin may also read drafts on the site."""
     return user.is_active and user.is_staff and user.has_perm("casestudies.view_casestudy")

@@ -17,7 +17,6 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from casestudies import socialcards
-from casestudies.views import cover_rendition
 
 register = template.Library()
 
@@ -180,7 +179,7 @@ def article_image(request, study, share_image):
     cover = study.cover
     if share_image is None or cover is None:
         return share_image
-    url, width, height = cover_rendition(cover)
+    url, width, height = cover.widest_rendition()
     return Image(url=request.build_absolute_uri(url), alt=cover.alt, width=width, height=height)
 
 
