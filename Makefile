@@ -9,7 +9,7 @@ export HOST PORT
 # package-lock.json. Without npm, `make test` goes on and the axe tests skip (on CI they fail).
 NODE_PACKAGES := $(if $(and $(wildcard package.json),$(shell command -v npm)),node_modules/.installed)
 
-.PHONY: run test lint audit-code audit-deps audit bench format install install-dev static clean
+.PHONY: run test lint audit-code audit-deps audit bench format install install-dev lock static clean
 
 run: install static
 	@echo ""
@@ -22,9 +22,11 @@ run: install static
 test: lint audit-code $(NODE_PACKAGES)
 	$(BIN)/pytest
 
+# The same checks as .pre-commit-config.yaml: ruff for Python, djLint for templates.
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/djlint templates --lint
 
 # Security checks. bandit: no high-severity finding in the site's code (offline;
 # `make test` runs it). pip-audit: no known vulnerability in any pinned
@@ -35,7 +37,7 @@ audit-code: install-dev
 	$(BIN)/bandit --quiet --recursive portfolio casestudies siteprofile --severity-level high
 
 audit-deps: install-dev
-	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements-dev.txt
 
 # Lighthouse on home, the list and a study, phone and desktop, against the site served as
 # `make run` serves it (a scratch database, a free port): prints the scores and fails below
@@ -51,7 +53,8 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Re-install only when a requirements file changes.
+# Re-install only when a lock file changes. Every package is checked against the hash its lock
+# file records, so what is installed is exactly what was tested.
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -60,12 +63,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
+
+# Dependencies are declared once, direct ones only, in requirements.in (the site) and
+# requirements-dev.in (tests and tools); this resolves them into the lock files, every package
+# pinned with its hashes, for every platform. Pins already in a lock file are kept: to move
+# one package, `make lock UPGRADE="--upgrade-package django"`; to move all, UPGRADE=--upgrade.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(UPGRADE)
+lock: install-dev
+	$(UV_COMPILE) requirements.in --output-file requirements.txt
+	$(UV_COMPILE) requirements-dev.in --output-file requirements-dev.txt
 
 # The site as production serves it, under wrk, at each size of BENCH_SIZES (studies:tags,
 # comma-separated: 1,000 generated studies over 50 tags, then 10,000 over 500), each in a
