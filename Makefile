@@ -2,22 +2,20 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
-export HOST PORT
 # npm packages for the browser tests (axe-core) and `make audit` (Lighthouse), pinned in
 # package-lock.json. Without npm, `make test` goes on and the axe tests skip (on CI they fail).
 NODE_PACKAGES := $(if $(and $(wildcard package.json),$(shell command -v npm)),node_modules/.installed)
 
-.PHONY: run test lint audit-code audit-deps audit bench format install install-dev lock static clean
+.PHONY: run dev test lint audit-code audit-deps audit bench format install install-dev lock static clean
 
+# Both read .env when there is one (DJANGO_DOTENV names another file; variables already set
+# win). `make run` serves as production does, through gunicorn, and says where once it listens.
 run: install static
-	@echo ""
-	@echo "  Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	@echo "  Admin: http://$(HOST):$(PORT)/admin/ - make an account with:"
-	@echo "    $(BIN)/python manage.py createsuperuser"
-	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" bin/serve
+	PATH="$(CURDIR)/$(BIN):$$PATH" DJANGO_DOTENV="$${DJANGO_DOTENV-$(wildcard .env)}" SERVE_BANNER="make run" bin/serve
+
+# runserver with DEBUG, reloading on every change, the page cache off, readable logs (bin/dev).
+dev: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" DJANGO_DOTENV="$${DJANGO_DOTENV-$(wildcard .env)}" bin/dev
 
 test: lint audit-code $(NODE_PACKAGES)
 	$(BIN)/pytest

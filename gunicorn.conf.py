@@ -1,10 +1,16 @@
 """How gunicorn serves the site, locally (`make run`) and in the container."""
 
 import os
+import sys
 
 import gunicorn.http.message
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+from portfolio import envfile, localserver
+
+# Before anything here reads the environment: `.env` may set WEB_CONCURRENCY, HOST or PORT.
+envfile.load()
+HOST, PORT = localserver.address()
+bind = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
 _workers = os.environ.get("WEB_CONCURRENCY", "").strip() or "2"
 if not (_workers.isascii() and _workers.isdigit() and int(_workers) >= 1):
     raise SystemExit(f"WEB_CONCURRENCY must be a whole number of workers, 1 or more, not {_workers!r}.")
@@ -53,6 +59,21 @@ if os.path.isdir(SHARED_MEMORY):
 logger_class = "portfolio.jsonlog.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
+
+# `make run` (SERVE_BANNER="make run") prints where the site is once gunicorn listens, below
+# the migrations' output; gunicorn's own start-up lines, which the banner makes redundant, are
+# left out so that it stays the last thing on the screen until the first request. The
+# container sets no banner and logs everything.
+BANNER_COMMAND = os.environ.get("SERVE_BANNER", "").strip()
+if BANNER_COMMAND:
+    loglevel = "warning"
+
+
+def when_ready(server):
+    if BANNER_COMMAND:
+        from portfolio.localserver import banner
+
+        print(banner(HOST, PORT, BANNER_COMMAND), file=sys.stdout, flush=True)
 
 
 def post_fork(server, worker):

@@ -1,14 +1,18 @@
-"""Log lines as JSON objects, one a line, for Django's logs and gunicorn's.
+"""Log lines as JSON objects, one a line, for Django's logs and gunicorn's; or plain text.
 
-Each line has `time`, `level`, `logger`, `message` and `request_id`, and only
+Each JSON line has `time`, `level`, `logger`, `message` and `request_id`, and only
 the few other fields named in FIELDS: never a request object, a header, a
 cookie or a session. Share-preview tokens (the key to a draft) and values of
 secret-looking query parameters are redacted wherever they appear.
+
+DJANGO_LOG_FORMAT=plain (the default with DEBUG, as under `make dev`) writes the same
+records as readable lines instead, redacted alike.
 """
 
 import datetime
 import json
 import logging
+import os
 import re
 
 from gunicorn import glogging
@@ -68,15 +72,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class PlainFormatter(logging.Formatter):
+    """One line a record, for a person at a terminal: local time, level, logger, message.
+
+    Line breaks in a message are escaped, so a request path cannot forge a line; a traceback
+    follows its record's line as Python prints it.
+    """
+
+    def format(self, record):
+        time = datetime.datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        message = clip(record.getMessage()).replace("\r", "\\r").replace("\n", "\\n")
+        line = f"{time} {record.levelname:<7} {record.name}: {message}"
+        if record.exc_info:
+            line += "\n" + redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line += "\n" + redact(record.exc_text)
+        return line
+
+
+FORMATTERS = {"json": JsonFormatter, "plain": PlainFormatter}
+
+
 class GunicornLogger(glogging.Logger):
-    """gunicorn's logger, writing JSON lines; an access line carries the response's X-Request-ID."""
+    """gunicorn's logger, in the site's format; a JSON access line carries the response's X-Request-ID."""
 
     def setup(self, cfg):
         super().setup(cfg)
+        # The settings choose the format (DJANGO_LOG_FORMAT, or DEBUG's default) and say what is
+        # wrong with it; gunicorn sets the logger up before it loads the site, which would read them.
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+        from django.conf import settings
+
+        formatter = FORMATTERS[settings.LOG_FORMAT]()
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 if getattr(handler, "_gunicorn", False):
-                    handler.setFormatter(JsonFormatter())
+                    handler.setFormatter(formatter)
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:

@@ -419,16 +419,44 @@ if LOG_LEVEL not in LOG_LEVELS:
         f"not {os.environ['DJANGO_LOG_LEVEL']!r}."
     )
 
+# json: one object a line, for machines; production's. plain: one readable line a record, for
+# a person at a terminal; the default with DEBUG, as under `make dev`.
+LOG_FORMATS = ("json", "plain")
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or ("plain" if DEBUG else "json")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"DJANGO_LOG_FORMAT must be json or plain (in any case), not {os.environ['DJANGO_LOG_FORMAT']!r}."
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # One JSON object a line, with the request's id; gunicorn's lines share the shape
-    # (gunicorn.conf.py). Secrets and share-preview tokens are redacted (portfolio/jsonlog.py).
-    "formatters": {"json": {"()": "portfolio.jsonlog.JsonFormatter"}},
+    # One JSON object a line, with the request's id, or one readable line; gunicorn's lines
+    # share the format (gunicorn.conf.py). Secrets and share-preview tokens are redacted
+    # either way (portfolio/jsonlog.py).
+    "formatters": {
+        "json": {"()": "portfolio.jsonlog.JsonFormatter"},
+        "plain": {"()": "portfolio.jsonlog.PlainFormatter"},
+    },
     "filters": {"request_id": {"()": "portfolio.requestid.RequestIdFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+        # The level here as well as on the root: a record logged below it on a logger with a
+        # level of its own ("django" is INFO) would otherwise still reach the handler.
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+            "level": LOG_LEVEL,
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own configuration gives these handlers of their own: with DEBUG on, every
+        # "django" line was written twice, once raw and once by ours, and runserver's went out
+        # raw. Emptied, their lines go through the root's handler alone.
+        "django": {"handlers": [], "propagate": True},
+        # runserver's line for each request: every one while working on the site (DEBUG, as
+        # under `make dev`), otherwise only failures.
+        "django.server": {"handlers": [], "level": "INFO" if DEBUG else "WARNING", "propagate": True},
+    },
 }

@@ -1,10 +1,11 @@
-"""Logs: one JSON object a line, a request id on each, and no secret in any of them."""
+"""Logs: one JSON object a line (or one plain line), a request id on each, and no secret in any of them."""
 
 import contextlib
 import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,9 +16,9 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from casestudies.previews import share_link
-from portfolio.jsonlog import JsonFormatter, redact
+from portfolio.jsonlog import JsonFormatter, PlainFormatter, redact
 from tests.factories import draft
-from tests.test_serving import BASE_DIR, fetch, manage, site_env
+from tests.test_serving import BASE_DIR, collect_static, fetch, site_env
 
 SECRETS = {
     "session": "s3ss10nsecretvalue0000000000000",
@@ -49,7 +50,7 @@ class Site:
 def run_site(env):
     """Start the site through bin/serve as tests/test_serving.py does, keeping what it logs.
 
-    The caller runs collectstatic (once, however many sites it starts).
+    The caller runs collectstatic first (tests.test_serving.collect_static).
     """
     directory = Path(env["DJANGO_VAR_DIR"]).parent
     directory.mkdir(parents=True, exist_ok=True)
@@ -203,7 +204,7 @@ def test_a_huge_path_is_clipped_in_the_line(site_log):
 
 def test_gunicorn_writes_json_access_lines_with_the_request_id_and_no_secret(tmp_path):
     env = site_env(tmp_path)
-    manage(env, "collectstatic", "--noinput")
+    collect_static(env)
     with run_site(env) as site:
         status, headers, _ = fetch(
             site.url + "/case-studies/?tag=security",
@@ -239,3 +240,64 @@ def test_gunicorn_writes_json_access_lines_with_the_request_id_and_no_secret(tmp
     everything = site.stdout.read_text() + site.stderr.read_text()
     for secret in SECRETS.values():
         assert secret not in everything
+
+
+# Plain lines (DJANGO_LOG_FORMAT=plain, the default with DEBUG)
+
+PLAIN_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+
+def plain(level, message, *args, exc_info=None):
+    record = logging.LogRecord("django.request", level, __file__, 1, message, args, exc_info)
+    return PlainFormatter().format(record)
+
+
+def test_a_plain_line_is_one_readable_line_redacted_like_json():
+    line = plain(logging.WARNING, "Not Found: %s", "/case-studies/preview/abc:def/\nFAKE 500 line")
+    assert re.fullmatch(
+        PLAIN_TIME
+        + r" WARNING django\.request: Not Found: /case-studies/preview/\[redacted\]/\\nFAKE 500 line",
+        line,
+    )
+
+
+def test_a_plain_line_with_an_exception_has_its_traceback_below():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        line = plain(logging.ERROR, "it failed", exc_info=sys.exc_info())
+    first, *traceback = line.splitlines()
+    assert re.fullmatch(PLAIN_TIME + r" ERROR   django\.request: it failed", first)
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: boom"
+
+
+@pytest.mark.parametrize("debug", ["on", "off"])
+def test_each_line_is_written_once(tmp_path, debug):
+    code = "import logging; logging.getLogger('django.request').warning('written once')"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=BASE_DIR,
+        env=site_env(tmp_path, DJANGO_DEBUG=debug),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [line] = [line for line in result.stderr.splitlines() if "written once" in line]
+    if debug == "on":
+        assert re.fullmatch(PLAIN_TIME + r" WARNING django\.request: written once", line)
+    else:
+        assert json.loads(line)["message"] == "written once"
+
+
+def test_the_log_level_holds_for_djangos_own_loggers_too(tmp_path):
+    code = "import logging; logging.getLogger('django.request').info('not wanted')"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=BASE_DIR,
+        env=site_env(tmp_path, DJANGO_LOG_LEVEL="WARNING"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "not wanted" not in result.stderr

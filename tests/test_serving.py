@@ -5,10 +5,14 @@ against a database of its own, then talks HTTP to it.
 """
 
 import contextlib
+import fcntl
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from portfolio import localserver
 from tests.conftest import require_service
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +53,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def with_venv_path(env):
+    """env, with this interpreter's bin/ first on PATH, as `make run` and `make dev` set it."""
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+
+
 def site_env(tmp_path, **extra):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
     env.update(
@@ -62,10 +72,36 @@ def manage(env, *args):
     )
 
 
+_static_collected = False
+
+
+def collect_static(env):
+    """collectstatic, as `make run` runs it before serving: once a test run, however many sites start.
+
+    Every site serves the one STATIC_ROOT (staticfiles/), and a run costs seconds whether or not
+    a file changed. Under pytest-xdist the first worker collects and the others wait for it: a
+    second run could rewrite the files while another worker's site is reading them.
+    """
+    global _static_collected
+    if _static_collected:
+        return
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        manage(env, "collectstatic", "--noinput")
+    else:
+        with (Path(tempfile.gettempdir()) / f"portfolio-collectstatic-{run_id}").open("a+") as done:
+            fcntl.flock(done, fcntl.LOCK_EX)
+            done.seek(0)
+            if done.read() != "done":
+                manage(env, "collectstatic", "--noinput")
+                done.write("done")
+    _static_collected = True
+
+
 @contextlib.contextmanager
 def serve(env):
     """Start the site as `make run` does, through bin/serve; yields its base URL."""
-    manage(env, "collectstatic", "--noinput")
+    collect_static(env)
     log = Path(env["DJANGO_VAR_DIR"]).parent / "server.log"
     server = subprocess.Popen(
         [str(BASE_DIR / "bin" / "serve")],
@@ -245,7 +281,7 @@ def postgres_database_url(name):
     return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
 
 
-def test_the_same_site_runs_on_postgresql(tmp_path):
+def test_the_same_site_runs_on_postgresql(tmp_path, postgres):
     import psycopg
 
     with scratch_postgres_database("serving") as name:
@@ -258,3 +294,145 @@ def test_the_same_site_runs_on_postgresql(tmp_path):
             assert fetch(base_url + "/case-studies/securevault/")[0] == 200
         with psycopg.connect(database_url) as connection:
             assert connection.execute("select count(*) from casestudies_casestudy").fetchone() == (7,)
+
+
+# What `make run` and `make dev` say (bin/serve, gunicorn.conf.py, bin/dev, portfolio/localserver.py)
+
+PLAIN_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+# HOST=0.0.0.0: other devices may connect.
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104
+
+
+def wait_until_answering(base_url, server, log):
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return fetch(base_url + "/healthz")
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the site did not start:\n{log.read_text()}") from None
+            time.sleep(0.2)
+
+
+def test_a_busy_port_is_one_line_that_names_a_free_one(tmp_path):
+    env = site_env(tmp_path, SERVE_BANNER="make run")
+    port = int(env["PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = subprocess.run(
+            [str(BASE_DIR / "bin" / "serve")],
+            cwd=BASE_DIR,
+            env=with_venv_path(env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    match = re.fullmatch(
+        rf"Port {port} on 127\.0\.0\.1 is in use \(another `make run` or `make dev`\?\)\. "
+        r"Try: PORT=(\d+) make run",
+        line,
+    )
+    assert match, line
+    assert int(match[1]) > port
+    # Said before the migrations, not after them.
+    assert not (tmp_path / "var" / "db.sqlite3").exists()
+
+
+def test_make_run_says_where_the_site_is_last_after_the_migrations(tmp_path):
+    # A .env as a developer might keep it: gunicorn and the site both read it.
+    dotenv = tmp_path / "local.env"
+    dotenv.write_text(
+        "DJANGO_LOG_FORMAT=plain\nDJANGO_ALLOWED_HOSTS=portfolio.example.com\nWEB_CONCURRENCY=1\n"
+    )
+    env = site_env(tmp_path, SERVE_BANNER="make run", DJANGO_DOTENV=str(dotenv))
+    collect_static(env)
+    output = tmp_path / "output.log"
+    server = subprocess.Popen(
+        [str(BASE_DIR / "bin" / "serve")],
+        cwd=BASE_DIR,
+        env=with_venv_path(env),
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        # As the banner says: 127.0.0.1 is not an allowed host here, the site's own name is.
+        assert wait_until_answering(base_url, server, output)[0] == 400
+        assert fetch(base_url + "/healthz", {"Host": "portfolio.example.com"})[0] == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    text = output.read_text()
+    banner = text.index(f"  Serving on {base_url}/  (Ctrl-C stops it)\n")
+    assert text.index("Applying contenttypes.0001_initial... OK") < banner
+    assert text.index("7 created") < banner
+    lines = text[banner:].splitlines()
+    assert lines[1:5] == [
+        "  Requests to 127.0.0.1 get 400 Bad Request: "
+        f"DJANGO_ALLOWED_HOSTS=portfolio.example.com (from {dotenv}) does not name it.",
+        f"    Allow it: DJANGO_ALLOWED_HOSTS=portfolio.example.com,127.0.0.1 PORT={env['PORT']} make run",
+        f"  Admin: {base_url}/admin/ - make an account with:",
+        f"    DJANGO_DOTENV={dotenv} {localserver.python_command()} manage.py createsuperuser",
+    ]
+    # After it, only what the requests made, in plain lines: gunicorn's start-up lines, which
+    # would push it up the screen, are left out.
+    assert "Booting worker" not in text
+    logged = [line.split()[3] for line in lines if re.match(PLAIN_TIME, line)]
+    assert set(logged) == {"django.security.DisallowedHost:", "gunicorn.access:"}
+
+
+def test_other_devices_are_told_which_host_to_allow(settings, monkeypatch):
+    monkeypatch.setattr(localserver, "network_address", lambda: "192.168.1.20")
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    lines = localserver.banner(EVERY_INTERFACE, 8000, "make run").splitlines()
+    assert lines[1:5] == [
+        "  Serving on http://127.0.0.1:8000/  (Ctrl-C stops it)",
+        "  Other devices: http://192.168.1.20:8000/",
+        "  Requests to 192.168.1.20 get 400 Bad Request: "
+        "DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1 does not name it.",
+        "    Allow it: DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,192.168.1.20 HOST=0.0.0.0 make run",
+    ]
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1", "192.168.1.20"]
+    assert "400" not in localserver.banner(EVERY_INTERFACE, 8000, "make run")
+
+
+def test_make_dev_reloads_with_debug_on_no_page_cache_and_plain_lines_whatever_env_says(tmp_path):
+    # .env.example's production values, which `make dev` overrides.
+    dotenv = tmp_path / "production.env"
+    dotenv.write_text("DJANGO_DEBUG=off\nDJANGO_PAGE_CACHE_SECONDS=600\nDJANGO_LOG_FORMAT=json\n")
+    env = site_env(tmp_path, DJANGO_DOTENV=str(dotenv))
+    output = tmp_path / "output.log"
+    # A session of its own: runserver's reloader runs the site in a child, which must stop too.
+    server = subprocess.Popen(
+        [str(BASE_DIR / "bin" / "dev")],
+        cwd=BASE_DIR,
+        env=with_venv_path(env),
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_until_answering(base_url, server, output)
+        status, headers, _ = fetch(base_url + "/")
+        assert status == 200
+        assert "public" not in headers.get("Cache-Control", "")
+        status, _, body = fetch(base_url + "/no-such-page/")
+        assert status == 404
+        assert b"Using the URLconf defined in" in body
+        # Straight from static/, with nothing collected.
+        status, _, body = fetch(base_url + "/static/css/site.css")
+        assert (status, body) == (200, (BASE_DIR / "static" / "css" / "site.css").read_bytes())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    text = output.read_text()
+    assert "Watching for file changes with StatReloader" in text
+    [not_found] = [line for line in text.splitlines() if "Not Found: /no-such-page/" in line]
+    assert re.fullmatch(PLAIN_TIME + r"WARNING django\.request: Not Found: /no-such-page/", not_found)
+    assert '"GET / HTTP/1.1" 200' in text
+    assert not any(line.startswith("{") for line in text.splitlines())
