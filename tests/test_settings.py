@@ -250,7 +250,8 @@ def test_a_missing_env_file_is_named(tmp_path):
 
 SHOW_MANY = (
     "from django.conf import settings as s; "
-    "print(s.DEBUG, s.ALLOWED_HOSTS, s.TIME_ZONE, s.PAGE_CACHE_SECONDS, s.LOGGING['root'], s.DATABASES['default']['NAME'])"
+    "print(s.DEBUG, s.ALLOWED_HOSTS, s.TIME_ZONE, s.PAGE_CACHE_SECONDS, s.LOGGING['root'], "
+    "s.DATABASES['default']['NAME'])"
 )
 
 
