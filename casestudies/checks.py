@@ -50,8 +50,11 @@ class BodyOutline(HTMLParser):
             self._heading = None
 
 
-def review(study):
-    """Warnings about a saved study, in words the author can act on."""
+def review(study, pending=None):
+    """Warnings about a saved study, in words the author can act on.
+
+    `pending` ({slug: status, or None for an old slug}) are addresses about to exist that the
+    database does not have yet, such as the other files of an import's dry run."""
     warnings = []
     if len(study.summary) > META_DESCRIPTION_LENGTH:
         warnings.append(
@@ -87,6 +90,11 @@ def review(study):
     if linked:
         known = dict(CaseStudy.objects.filter(slug__in=linked).values_list("slug", "status"))
         redirected = set(SlugRedirect.objects.filter(old_slug__in=linked).values_list("old_slug", flat=True))
+        for slug, status in (pending or {}).items():
+            if status is None:
+                redirected.add(slug)
+            else:
+                known[slug] = status
         for slug in sorted(linked):
             if slug not in known and slug not in redirected:
                 warnings.append(f"The link to /case-studies/{slug}/ leads nowhere: no study has that slug.")

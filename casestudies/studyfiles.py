@@ -7,6 +7,7 @@ seeded database. A file, named `<slug>.md`, looks like:
     ---
     title: "SecureVault: A Zero-Knowledge Password Manager Design Exercise"
     slug: securevault
+    old_slugs: [secure-vault, vault]
     summary: A systems-design exercise in zero-knowledge architecture.
     tags: [Security, Encryption, Zero-Knowledge]
     status: published
@@ -35,6 +36,14 @@ seeded database. A file, named `<slug>.md`, looks like:
 title, slug, summary and published_at are required; status defaults to
 draft; every other field is optional, and left out when empty. YAML anchors
 and aliases (& and *) are refused: a study has no use for them.
+
+old_slugs are the study's earlier addresses (SlugRedirect rows), which keep
+redirecting to it. An import adds the ones a study lacks and never removes one:
+an old address stops working only when someone deletes it in the admin.
+
+Reading a file finds every problem it has, not just the first, each at the
+line of the file it is on (Problem): the line of the field, of the list item,
+or of the YAML mistake, counted from the top of the file.
 
 Export, import into an empty database, export again gives the same bytes,
 because writing is the inverse of reading:
@@ -83,12 +92,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from casestudies.images import ImageRefused, plain_name
-from casestudies.models import CaseStudy, Outcome, StudyImage, Tag
+from casestudies.models import CaseStudy, Outcome, SlugRedirect, StudyImage, Tag
 
 # The front matter's keys, in the order they are written.
 KEYS = (
     "title",
     "slug",
+    "old_slugs",
     "summary",
     "tags",
     "status",
@@ -104,34 +114,147 @@ KEYS = (
 )
 REQUIRED = ("title", "slug", "summary", "published_at")
 # CaseStudy fields a file sets, besides slug, tags and outcomes (kept elsewhere).
-STUDY_FIELDS = ("body", *(key for key in KEYS if key not in {"slug", "tags", "outcomes", "images"}))
+STUDY_FIELDS = (
+    "body",
+    *(key for key in KEYS if key not in {"slug", "old_slugs", "tags", "outcomes", "images"}),
+)
 OPTIONAL_TEXT = ("repository_url", "live_url", "role", "timeframe", "stack")
 OUTCOME_FIELDS = ("label", "before", "after", "unit")
 IMAGE_FIELDS = ("name", "alt", "credit", "cover")
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file (or, a warning, worth the author's attention), at a line of it."""
+
+    line: int | None  # from 1, the top of the file; None for the file as a whole
+    message: str
+    warning: bool = False
+
+    def shown(self, name):
+        """`name:7: message`, as compilers say it, so an editor can go to the line."""
+        place = f"{name}:{self.line}:" if self.line else f"{name}:"
+        return f"{place} {'warning: ' if self.warning else ''}{self.message}"
+
+
 class StudyFileError(ValueError):
-    """A study file that cannot be read, with the problem in words."""
+    """A file that cannot be read, with every problem found in words (`problems`)."""
+
+    def __init__(self, message=None, line=None, problems=None):
+        self.problems = sorted(problems or [Problem(line, message)], key=lambda problem: problem.line or 0)
+        super().__init__("; ".join(problem.message for problem in self.problems))
 
 
 class FrontMatterLoader(yaml.SafeLoader):
     """YAML without anchors and aliases: an alias repeats a whole value, so a few hundred bytes of
     nested aliases stand for billions of strings once a value is turned into text. A study needs none."""
 
+    first_line = 1  # the file's line the text starts on, for the lines in messages
+    last_line = None  # where composing got to, for a value nested too deeply to compose
+
     def compose_node(self, parent, index):
         event = self.peek_event()
+        self.last_line = event.start_mark.line + self.first_line
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise StudyFileError("front matter may not use YAML anchors or aliases (& and *)")
+            raise StudyFileError("front matter may not use YAML anchors or aliases (& and *)", self.last_line)
         return super().compose_node(parent, index)
 
 
 def load_yaml(text):
     """The value the YAML `text` holds; raises StudyFileError for anchors and aliases, or deep nesting."""
+    return read_yaml(text)[0]
+
+
+def read_yaml(text, first_line=1):
+    """(value, Where) of the YAML `text`, which starts on line `first_line` of its file; StudyFileError
+    says what is wrong at the file's line."""
+    loader = None
     try:
-        return yaml.load(text, Loader=FrontMatterLoader)  # noqa: S506 (a SafeLoader)
+        # The reader checks every character as it starts: a bad one is an error here too.
+        loader = FrontMatterLoader(text)
+        loader.first_line = first_line
+        node = loader.get_single_node()
+        value = None if node is None else loader.construct_document(node)
     except RecursionError:
-        raise StudyFileError("its front matter is nested too deeply") from None
+        raise StudyFileError("its front matter is nested too deeply", loader and loader.last_line) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        context = ""
+        if error.context and error.context_mark:
+            context = f" ({error.context}, line {error.context_mark.line + first_line})"
+        raise StudyFileError(
+            f"its front matter is not valid YAML: {error.problem or error.context}{context}",
+            mark.line + first_line if mark else None,
+        ) from None
+    except yaml.reader.ReaderError as error:
+        raise StudyFileError(
+            f"its front matter is not valid YAML: character #x{error.character:04x} is not allowed "
+            f"({error.reason})",
+            text.count("\n", 0, error.position) + first_line,
+        ) from None
+    except yaml.YAMLError as error:
+        raise StudyFileError(f"its front matter is not valid YAML: {error}".replace("\n", " ")) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return value, Where(first_line, node, first_line)
+
+
+class Where:
+    """Where a YAML value is in its file: `where["outcomes"][1]["label"].line` is the line of the
+    second outcome's label. A key or item that is not there has the line of the nearest one that is."""
+
+    def __init__(self, line, node=None, first_line=1):
+        self.line, self.node, self.first_line = line, node, first_line
+
+    def __getitem__(self, key):
+        node = self.node
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
+                    return Where(key_node.start_mark.line + self.first_line, value_node, self.first_line)
+        if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            item = node.value[key]
+            return Where(item.start_mark.line + self.first_line, item, self.first_line)
+        return Where(self.line, None, self.first_line)
+
+    def fields(self):
+        """(key as written, line) of a mapping, in file order."""
+        if not isinstance(self.node, yaml.MappingNode):
+            return []
+        return [
+            (key_node.value if isinstance(key_node, yaml.ScalarNode) else "?", self[key_node.value].line)
+            for key_node, _ in self.node.value
+        ]
+
+
+class Problems:
+    """The problems found in one file so far, each at its line."""
+
+    def __init__(self):
+        self.found = []
+
+    def add(self, message, line):
+        self.found.append(Problem(line, message))
+
+    def attempt(self, where, parse, *args, fallback=None):
+        """parse(*args), or `fallback` with its problems noted (at `where` unless they carry a line)."""
+        try:
+            return parse(*args)
+        except StudyFileError as error:
+            for problem in error.problems:
+                self.add(problem.message, problem.line or where.line)
+            return fallback
+
+    def invalid(self, error, where_of, prefix=""):
+        """A model's ValidationError, one problem per field at the field's line (`where_of(name)`)."""
+        for name, messages in error.message_dict.items():
+            self.add(f"{prefix}{name}: {' '.join(messages)}", where_of(name).line)
+
+    def check(self):
+        if self.found:
+            raise StudyFileError(problems=self.found)
 
 
 @dataclass
@@ -145,13 +268,19 @@ class StudyFile:
     images: list[dict] = field(default_factory=list)  # IMAGE_FIELDS, in image_order()
     # {image name: digest of its picture}: a stored study's, or, on import, of the files read beside it.
     digests: dict = field(default_factory=dict)
+    old_slugs: list[str] = field(default_factory=list)  # in code point order
+    # Read from a file: where its fields are (Where) and the line its body starts on.
+    where: "Where" = None
+    body_line: int = None
 
     @classmethod
     def from_study(cls, study):
-        """The file of a stored study; prefetch its tags (with_tags()), outcomes and images."""
+        """The file of a stored study; prefetch its tags (with_tags()), outcomes, images and
+        slug_redirects."""
         stored_images = study.images.all()
         return cls(
             slug=study.slug,
+            old_slugs=sorted(redirect.old_slug for redirect in study.slug_redirects.all()),
             tags=[tag.name for tag in study.tag_list],
             fields=normalised({name: getattr(study, name) for name in STUDY_FIELDS}),
             outcomes=[
@@ -181,6 +310,9 @@ class StudyFile:
             changed.append("outcomes")
         if self.images != other.images or self.digests != other.digests:
             changed.append("images")
+        # Old addresses are added, never taken away: only one the study lacks is a change.
+        if set(other.old_slugs) - set(self.old_slugs):
+            changed.append("old_slugs")
         return changed
 
     def to_text(self):
@@ -190,8 +322,10 @@ class StudyFile:
             "---",
             f"title: {scalar(values['title'])}",
             f"slug: {scalar(self.slug)}",
-            f"summary: {scalar(values['summary'])}",
         ]
+        if self.old_slugs:
+            lines.append(f"old_slugs: [{', '.join(scalar(slug, in_list=True) for slug in self.old_slugs)}]")
+        lines.append(f"summary: {scalar(values['summary'])}")
         if self.tags:
             lines.append(f"tags: [{', '.join(scalar(tag, in_list=True) for tag in self.tags)}]")
         lines.append(f"status: {scalar(values['status'])}")
@@ -223,58 +357,93 @@ class StudyFile:
 
 
 def study_to_text(study):
-    """A stored study as file text; prefetch its tags (with_tags()) and outcomes."""
+    """A stored study as file text; prefetch as for StudyFile.from_study()."""
     return StudyFile.from_study(study).to_text()
 
 
 def parse_study_file(text):
-    """Read one study file's text; raises StudyFileError saying what is wrong."""
+    """Read one study file's text; raises StudyFileError with every problem found."""
+    study_file, found = examine_study_file(text)
+    found.check()
+    return study_file
+
+
+def examine_study_file(text):
+    """(StudyFile, Problems) of one study file's text: every problem found, and the study as far as
+    it could be read (values that could not be read left empty), so that more can be checked. Raises
+    StudyFileError when the front matter itself cannot be read."""
     lines = text.lstrip("\ufeff").splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise StudyFileError("it does not start with a '---' front matter line")
+        raise StudyFileError("it does not start with a '---' front matter line", 1)
     try:
         end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
     except StopIteration:
-        raise StudyFileError("its front matter has no closing '---' line") from None
-    try:
-        meta = load_yaml("".join(lines[1:end])) or {}
-    except yaml.YAMLError as error:
-        raise StudyFileError(f"its front matter is not valid YAML ({error})".replace("\n", " ")) from None
+        raise StudyFileError("its front matter has no closing '---' line", 1) from None
+    meta, where = read_yaml("".join(lines[1:end]), first_line=2)
+    if meta is None:
+        meta = {}
     if not isinstance(meta, dict):
-        raise StudyFileError("its front matter is not a set of 'name: value' lines")
+        raise StudyFileError("its front matter is not a set of 'name: value' lines", 2)
 
-    unknown = sorted(str(name) for name in set(meta) - set(KEYS))
-    if unknown:
-        raise StudyFileError(f"unknown field(s): {', '.join(unknown)}")
+    found = Problems()
+    for name, line in where.fields():
+        if name not in KEYS:
+            found.add(f"unknown field: {name}", line)
     missing = [name for name in REQUIRED if not meta.get(name)]
     if missing:
-        raise StudyFileError(f"missing {', '.join(missing)}")
+        found.add(f"missing {', '.join(missing)}", 1)
 
+    # What could not be read is left out of the model's checks below, which would only repeat it.
+    unread = set(missing)
+    published_at = found.attempt(where["published_at"], parse_timestamp, meta.get("published_at"))
+    if published_at is None:
+        unread.add("published_at")
+    optional = {}
+    for name in OPTIONAL_TEXT:
+        optional[name] = found.attempt(where[name], parse_text, meta.get(name), name)
+        if optional[name] is None:
+            optional[name] = ""
+            unread.add(name)
+    team_size = found.attempt(where["team_size"], parse_team_size, meta.get("team_size"), fallback="?")
+    if team_size == "?":
+        team_size = None
+        unread.add("team_size")
+    body_line = end + 2
     fields = normalised(
         {
-            "title": str(meta["title"]),
-            "summary": str(meta["summary"]),
+            "title": str(meta.get("title") or ""),
+            "summary": str(meta.get("summary") or ""),
             "body": "".join(lines[end + 1 :]),
             "status": str(meta.get("status", CaseStudy.Status.DRAFT)),
-            "published_at": parse_timestamp(meta["published_at"]),
-            **{name: parse_text(meta.get(name), name) for name in OPTIONAL_TEXT},
-            "team_size": parse_team_size(meta.get("team_size")),
+            "published_at": published_at or EPOCH,
+            **optional,
+            "team_size": team_size,
         }
     )
-    slug = str(meta["slug"]).strip()
+    slug = str(meta.get("slug") or "").strip()
     # The model's own validators decide what a good study is, here as in the admin.
     candidate = CaseStudy(slug=slug, **fields)
     try:
-        candidate.full_clean(validate_unique=False)
+        candidate.full_clean(exclude=sorted(unread), validate_unique=False)
     except ValidationError as error:
-        raise StudyFileError(problems(error)) from None
-    return StudyFile(
+        found.invalid(error, lambda name: Where(body_line) if name == "body" else where[name])
+    study_file = StudyFile(
         slug=slug,
-        tags=parse_tags(meta.get("tags")),
+        tags=found.attempt(where["tags"], parse_tags, meta.get("tags"), fallback=[]),
         fields=fields,
-        outcomes=parse_outcomes(meta.get("outcomes")),
-        images=parse_images(meta.get("images")),
+        outcomes=parse_outcomes(meta.get("outcomes"), where["outcomes"], found),
+        images=parse_images(meta.get("images"), where["images"], found),
+        old_slugs=found.attempt(
+            where["old_slugs"], parse_old_slugs, meta.get("old_slugs"), slug, fallback=[]
+        ),
+        where=where,
+        body_line=body_line,
     )
+    return study_file, found
+
+
+# In place of a date that could not be read, so the rest of the file can still be checked.
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def normalised(fields):
@@ -342,79 +511,125 @@ def parse_team_size(value):
     raise StudyFileError(f"team_size {value!r} is not a number of people, e.g. team_size: 4")
 
 
-def parse_outcomes(value):
+def parse_old_slugs(value, slug):
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise StudyFileError(
+            "old_slugs must be a list of the study's earlier slugs, e.g. [vault, secure-vault]"
+        )
+    old_slugs = set()
+    for item in value:
+        old_slug = item.strip()
+        try:
+            SlugRedirect(old_slug=old_slug).clean_fields(exclude=["study"])
+        except ValidationError as error:
+            raise StudyFileError(f"old slug {old_slug!r}: {problems(error)}") from None
+        if old_slug == slug:
+            raise StudyFileError(f"old slug {old_slug!r} is the study's own slug")
+        old_slugs.add(old_slug)
+    return sorted(old_slugs)
+
+
+def parse_outcomes(value, where, found):
     if value is None:
         return []
     if not isinstance(value, list):
-        raise StudyFileError("outcomes must be a list, e.g. outcomes: [{label: p99 latency, before: 480}]")
+        found.add("outcomes must be a list, e.g. outcomes: [{label: p99 latency, before: 480}]", where.line)
+        return []
     outcomes = []
-    for number, item in enumerate(value, start=1):
+    for index, item in enumerate(value):
+        number, at = index + 1, where[index]
         if not isinstance(item, dict):
-            raise StudyFileError(f"outcome {number} is not a set of 'name: value' lines")
-        unknown = sorted(str(name) for name in set(item) - set(OUTCOME_FIELDS))
-        if unknown:
-            raise StudyFileError(f"outcome {number}: unknown field(s): {', '.join(unknown)}")
-        outcome = {}
+            found.add(f"outcome {number} is not a set of 'name: value' lines", at.line)
+            continue
+        for name, line in at.fields():
+            if name not in OUTCOME_FIELDS:
+                found.add(f"outcome {number}: unknown field: {name}", line)
+        outcome, good = {}, True
         for name in OUTCOME_FIELDS:
             text = item.get(name)
             if isinstance(text, bool) or not isinstance(text, str | int | float | None):
-                raise StudyFileError(f"outcome {number}: {name} must be text, e.g. {name}: 480")
+                found.add(f"outcome {number}: {name} must be text, e.g. {name}: 480", at[name].line)
+                good, text = False, None
             outcome[name] = "" if text is None else str(text).strip()
         if not outcome["label"]:
-            raise StudyFileError(f"outcome {number} has no label")
+            found.add(f"outcome {number} has no label", at.line)
+            continue
         try:
             Outcome(**outcome).full_clean(exclude=["study"])
         except ValidationError as error:
-            raise StudyFileError(f"outcome {number}: {problems(error)}") from None
-        outcomes.append(outcome)
+            found.invalid(error, lambda name, at=at: at[name], prefix=f"outcome {number}: ")
+            continue
+        if good:
+            outcomes.append(outcome)
     return outcomes
 
 
-def parse_images(value):
+def parse_images(value, where, found):
     if value is None:
         return []
     if not isinstance(value, list):
-        raise StudyFileError("images must be a list, e.g. images: [{name: diagram.png, alt: The data flow}]")
-    found = {}
-    for number, item in enumerate(value, start=1):
+        found.add("images must be a list, e.g. images: [{name: diagram.png, alt: The data flow}]", where.line)
+        return []
+    listed, covers = {}, []
+    for index, item in enumerate(value):
+        number, at = index + 1, where[index]
         if not isinstance(item, dict):
-            raise StudyFileError(f"image {number} is not a set of 'name: value' lines")
-        unknown = sorted(str(name) for name in set(item) - set(IMAGE_FIELDS))
-        if unknown:
-            raise StudyFileError(f"image {number}: unknown field(s): {', '.join(unknown)}")
+            found.add(f"image {number} is not a set of 'name: value' lines", at.line)
+            continue
+        for key, line in at.fields():
+            if key not in IMAGE_FIELDS:
+                found.add(f"image {number}: unknown field: {key}", line)
         if not isinstance(item.get("name"), str):
-            raise StudyFileError(f"image {number} has no name, e.g. name: diagram.png")
+            found.add(f"image {number} has no name, e.g. name: diagram.png", at.line)
+            continue
         try:
             # The name is also a file name beside the study file: a folder in it is refused.
             name = plain_name(item["name"])
         except ImageRefused as error:
-            raise StudyFileError(f"image {number}: {' '.join(error.messages)}") from None
-        if name in found:
-            raise StudyFileError(f"image {name!r} is listed twice")
+            found.add(f"image {number}: {' '.join(error.messages)}", at["name"].line)
+            continue
+        if name in listed:
+            found.add(f"image {name!r} is listed twice", at["name"].line)
+            continue
+        alt = found.attempt(at["alt"], parse_image_text, item.get("alt"), name, "alt")
+        if alt == "":
+            found.add(f"image {name!r} has no alt text, e.g. alt: What the picture shows", at.line)
         image = {
             "name": name,
-            "alt": parse_image_text(item.get("alt"), name, "alt"),
-            "credit": parse_image_text(item.get("credit"), name, "credit"),
+            "alt": alt or "",
+            "credit": found.attempt(
+                at["credit"], parse_image_text, item.get("credit"), name, "credit", fallback=""
+            ),
             "cover": item.get("cover", False),
         }
         if not isinstance(image["cover"], bool):
-            raise StudyFileError(f"image {name!r}: cover must be true or false")
-        if not image["alt"]:
-            raise StudyFileError(f"image {name!r} has no alt text, e.g. alt: What the picture shows")
+            found.add(f"image {name!r}: cover must be true or false", at["cover"].line)
+            image["cover"] = False
         candidate = StudyImage(name=name, alt=image["alt"], credit=image["credit"], is_cover=image["cover"])
         try:
             candidate.full_clean(
-                exclude=["study", "digest", "extension", "width", "height"],
+                # A missing alt text is said once, above.
+                exclude=["study", "digest", "extension", "width", "height", *([] if alt else ["alt"])],
                 validate_unique=False,
                 validate_constraints=False,
             )
         except ValidationError as error:
-            raise StudyFileError(f"image {name!r}: {problems(error)}") from None
-        found[name] = image
-    covers = [name for name, image in found.items() if image["cover"]]
+            found.invalid(
+                error,
+                lambda field, at=at: at["cover" if field == "is_cover" else field],
+                prefix=f"image {name!r}: ",
+            )
+        listed[name] = image
+        if image["cover"]:
+            covers.append((name, at["cover"].line))
     if len(covers) > 1:
-        raise StudyFileError(f"a study has one cover, and {', '.join(map(repr, covers))} all say cover: true")
-    return image_order(found.values())
+        found.add(
+            f"a study has one cover, and {', '.join(repr(name) for name, _ in covers)} all say cover: true",
+            covers[-1][1],
+        )
+    return image_order(listed.values())
 
 
 def parse_image_text(value, name, what):
@@ -482,3 +697,84 @@ def quoted(text):
             else:
                 characters.append(f"\\U{code:08X}")
     return '"' + "".join(characters) + '"'
+
+
+def block(text):
+    """Text of several lines (Markdown) as a YAML literal block: `|`, then the text indented by two
+    spaces, as a person would write it. One line is a scalar(); text a block cannot hold exactly
+    (a control character, an odd first line) is double-quoted."""
+    if "\n" not in text.rstrip("\n"):
+        return scalar(text)
+    lines = (text[:-1] if text.endswith("\n") else text).split("\n")
+    if all(line.replace("\t", "").isprintable() for line in lines):
+        chomping = "-" if not text.endswith("\n") else "+" if text.endswith("\n\n") else ""
+        # YAML finds the indentation from the first line with text, unless it is said.
+        indent = "2" if next(line for line in lines if line).startswith(" ") else ""
+        written = f"|{indent}{chomping}\n" + "\n".join(f"  {line}" if line else "" for line in lines)
+        if reads_back_block(written, text):
+            return written
+    return quoted(text)
+
+
+def reads_back_block(written, text):
+    try:
+        return load_yaml(f"value: {written}\nnext: 1\n") == {"value": text, "next": 1}
+    except StudyFileError:
+        return False
+
+
+# The tags file: every tag, one a line, as it is spelled and as its address has it.
+TAGS_FILE = "tags.yaml"
+
+
+def tags_to_text(tags):
+    """tags.yaml's text: `- {name: PostgreSQL, slug: postgresql}` for each tag, in name order
+    ignoring case (the same on every database); `[]` when there is none."""
+    lines = []
+    for tag in sorted(tags, key=lambda tag: (tag.name.casefold(), tag.name)):
+        line = f"- {{name: {scalar(tag.name, in_list=True)}, slug: {scalar(tag.slug, in_list=True)}}}"
+        if load_yaml(line) != [{"name": tag.name, "slug": tag.slug}]:
+            line = f"- {{name: {quoted(tag.name)}, slug: {quoted(tag.slug)}}}"
+        lines.append(line)
+    return "\n".join(lines) + "\n" if lines else "[]\n"
+
+
+def parse_tags_file(text):
+    """[{name, slug, line}] of tags.yaml's text, slug None when not given; StudyFileError with
+    every problem found."""
+    value, where = read_yaml(text.lstrip("\ufeff"))
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise StudyFileError("it is not a list of tags, e.g. - {name: PostgreSQL, slug: postgresql}", 1)
+    found, tags, names, slugs = Problems(), [], {}, {}
+    for index, item in enumerate(value):
+        at = where[index]
+        if not isinstance(item, dict):
+            found.add("a tag is written {name: PostgreSQL, slug: postgresql}", at.line)
+            continue
+        for key, line in at.fields():
+            if key not in {"name", "slug"}:
+                found.add(f"unknown field: {key}", line)
+        name, slug = item.get("name"), item.get("slug")
+        if not isinstance(name, str) or not name.strip():
+            found.add("a tag needs its name, e.g. name: PostgreSQL", at.line)
+            continue
+        name = name.strip()
+        if slug is not None and (not isinstance(slug, str) or not slug.strip()):
+            found.add(f"tag {name!r}: slug must be text, e.g. slug: postgresql", at["slug"].line)
+            continue
+        slug = slug.strip() if slug else None
+        # As the database matches them: "Security" and "security" are one tag.
+        if name.lower() in names:
+            found.add(f"tag {name!r} is listed twice (as {names[name.lower()]!r} too)", at.line)
+            continue
+        if slug in slugs:
+            found.add(f"tag {name!r}: slug {slug!r} is tag {slugs[slug]!r}'s already", at["slug"].line)
+            continue
+        names[name.lower()] = name
+        if slug:
+            slugs[slug] = name
+        tags.append({"name": name, "slug": slug, "line": at.line})
+    found.check()
+    return tags

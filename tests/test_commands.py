@@ -114,25 +114,31 @@ def test_dry_run_changes_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("no front matter\n", "does not start with a '---'"),
-        ("---\ntitle: [unclosed\n---\nbody\n", "not valid YAML"),
-        ("---\ntitle: x\n", "no closing '---'"),
-        ("---\nslug: x\nsummary: s\npublished_at: 2024-01-01\n---\n", "missing title"),
-        ("---\n- a list\n---\n", "not a set of 'name: value' lines"),
-        (study_text("bad", extra="colour: blue\n"), "unknown field(s): colour"),
-        (study_text("Bad Slug"), "slug:"),
-        (study_text("ok", extra="live_url: javascript:alert(1)\n"), "live_url:"),
-        (study_text("ok").replace("published_at: 2024-01-01T00:00:00Z", "published_at: soon"), "not a date"),
-        (study_text("ok").replace("tags: [Security]", "tags: Security"), "tags must be a list"),
+        ("no front matter\n", ":1: it does not start with a '---'"),
+        (
+            "---\ntitle: [unclosed\n---\nbody\n",
+            ":3: its front matter is not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(while parsing a flow sequence, line 2)",
+        ),
+        ("---\ntitle: x\n", ":1: its front matter has no closing '---'"),
+        ("---\nslug: x\nsummary: s\npublished_at: 2024-01-01\n---\n", ":1: missing title"),
+        ("---\n- a list\n---\n", ":2: its front matter is not a set of 'name: value' lines"),
+        (study_text("bad", extra="colour: blue\n"), ":8: unknown field: colour"),
+        (study_text("Bad Slug"), ":3: slug:"),
+        (study_text("ok", extra="live_url: javascript:alert(1)\n"), ":8: live_url:"),
+        (
+            study_text("ok").replace("published_at: 2024-01-01T00:00:00Z", "published_at: soon"),
+            ":7: published_at 'soon' is not a date",
+        ),
+        (study_text("ok").replace("tags: [Security]", "tags: Security"), ":5: tags must be a list"),
     ],
 )
-def test_a_bad_file_is_reported_by_name_and_the_others_still_load(tmp_path, text, problem):
+def test_a_bad_file_is_reported_by_name_and_line_and_the_others_still_load(tmp_path, text, problem):
     write(tmp_path, "0-bad.md", text)
     write(tmp_path, "1-good.md", study_text("good"))
     with pytest.raises(CommandError, match="1 file"):
         call_command("import_studies", str(tmp_path), stdout=StringIO(), stderr=(err := StringIO()))
-    assert err.getvalue().startswith("0-bad.md: ")
-    assert problem in err.getvalue()
+    assert err.getvalue().startswith(f"0-bad.md{problem}")
     assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
 
 
@@ -141,7 +147,7 @@ def test_a_duplicate_slug_is_reported_and_the_first_file_wins(tmp_path):
     write(tmp_path, "b.md", study_text("same", title="Second"))
     with pytest.raises(CommandError):
         call_command("import_studies", str(tmp_path), stdout=StringIO(), stderr=(err := StringIO()))
-    assert "b.md: slug 'same' is already used by a.md" in err.getvalue()
+    assert "b.md:3: slug 'same' is already used by a.md" in err.getvalue()
     assert CaseStudy.objects.get().title == "First"
 
 
@@ -213,7 +219,8 @@ def test_a_refused_image_names_the_study_file_and_the_image_and_the_others_still
     write_illustrated(tmp_path, "bad", flow=flow)
     write_illustrated(tmp_path, "good")
     out, err = import_failing(tmp_path)
-    assert err.startswith("bad.md: image bad/flow.png: ")
+    # The line of the image's entry in the front matter.
+    assert err.startswith("bad.md:10: image bad/flow.png: ")
     assert problem in err
     assert "1 created, 0 updated, 0 unchanged, 1 failed" in out
     assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
@@ -240,7 +247,7 @@ def test_a_front_matter_name_that_tries_a_path_is_refused(tmp_path):
     )
     write(tmp_path, "good.md", study_text("good"))
     _, err = import_failing(tmp_path)
-    assert err.startswith("alpha.md: image 1: The file name “../etc/passwd.png” names a folder")
+    assert err.startswith("alpha.md:9: image 1: The file name “../etc/passwd.png” names a folder")
     assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
     assert not StudyImage.objects.exists()
 
@@ -249,7 +256,7 @@ def test_a_missing_image_file_is_named(tmp_path):
     write_illustrated(tmp_path, "alpha")
     (tmp_path / "alpha" / "flow.png").unlink()
     _, err = import_failing(tmp_path)
-    assert err.startswith("alpha.md: image alpha/flow.png is missing: the front matter lists 'flow.png'")
+    assert err.startswith("alpha.md:10: image alpha/flow.png is missing: the front matter lists 'flow.png'")
     assert not CaseStudy.objects.exists()
 
 
@@ -270,10 +277,10 @@ def test_a_linked_image_file_or_folder_is_refused_not_followed(tmp_path):
         call_command("import_studies", str(studies), stdout=out, stderr=err)
 
     assert "2 file(s) could not be imported" in str(failure.value)
-    assert "linked-file.md: image linked-file/flow.png is a symbolic link; only plain files are read" in (
+    assert "linked-file.md:10: image linked-file/flow.png is a symbolic link; only plain files are read" in (
         err.getvalue()
     )
-    assert "linked-folder.md: the image folder linked-folder/ is a symbolic link" in err.getvalue()
+    assert "linked-folder.md:8: the image folder linked-folder/ is a symbolic link" in err.getvalue()
     assert not CaseStudy.objects.exists()
 
 
@@ -292,4 +299,4 @@ def test_an_image_over_the_size_limit_is_refused_before_it_is_read(tmp_path, set
     settings.MAX_IMAGE_MB = 1
     write_illustrated(tmp_path, "alpha", flow=b"\0" * (1024 * 1024 + 1))
     _, err = import_failing(tmp_path)
-    assert err.startswith("alpha.md: image alpha/flow.png is 1.0 MB; images may be at most 1 MB")
+    assert err.startswith("alpha.md:10: image alpha/flow.png is 1.0 MB; images may be at most 1 MB")

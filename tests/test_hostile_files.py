@@ -46,7 +46,7 @@ def test_an_alias_bomb_is_refused_unexpanded_and_the_other_files_still_import(tm
     (tmp_path / "1-good.md").write_text(study_text("good"))
     # Refused while the YAML is composed, before any alias is expanded.
     out, err, failure = run_failing("import_studies", str(tmp_path))
-    assert err == f"0-bomb.md: {NO_ALIASES}\n"
+    assert err == f"0-bomb.md:2: {NO_ALIASES}\n"
     assert "1 created, 0 updated, 0 unchanged, 1 failed" in out
     assert "1 file(s) could not be imported" in failure
     assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
@@ -79,7 +79,7 @@ def test_front_matter_nested_too_deeply_is_a_per_file_error(tmp_path):
     (tmp_path / "0-deep.md").write_text(study_text("deep", "stack: " + "[" * 5000 + "]" * 5000 + "\n"))
     (tmp_path / "1-good.md").write_text(study_text("good"))
     _, err, _ = run_failing("import_studies", str(tmp_path))
-    assert err == "0-deep.md: its front matter is nested too deeply\n"
+    assert err == "0-deep.md:7: its front matter is nested too deeply\n"
     assert list(CaseStudy.objects.values_list("slug", flat=True)) == ["good"]
 
 
@@ -231,6 +231,8 @@ def test_export_never_writes_through_a_link_planted_at_a_temporary_name(planted)
         "alpha.md",
         "beta",
         "beta.md",
+        "site.yaml",
+        "tags.yaml",
     ]
     assert (out / ".alpha.md.partial").is_symlink()
 
@@ -264,4 +266,6 @@ def test_export_refuses_a_slug_that_is_not_a_plain_name(tmp_path, slug):
         "a/b/out",
         "a/b/out/good.md",
         "a/b/out/keep.txt",
+        "a/b/out/site.yaml",
+        "a/b/out/tags.yaml",
     ]

@@ -168,7 +168,14 @@ def test_export_import_into_an_empty_database_export_again_is_byte_identical(tmp
     run("export_studies", str(tmp_path / "b"))
 
     assert files(tmp_path / "a") == files(tmp_path / "b")
-    assert sorted(files(tmp_path / "a")) == ["480.md", "a-draft.md", "still-to-come.md", "unicode.md"]
+    assert sorted(files(tmp_path / "a")) == [
+        "480.md",
+        "a-draft.md",
+        "site.yaml",
+        "still-to-come.md",
+        "tags.yaml",
+        "unicode.md",
+    ]
     study = CaseStudy.objects.with_tags().get(slug="unicode")
     assert [tag.name for tag in study.tag_list] == ["Zero-Knowledge", "Security", "café", "C, C++"]
     assert (study.role, study.timeframe, study.team_size) == ("Lead engineer", "Q1–Q3 2024", 4)
@@ -192,10 +199,13 @@ def test_published_at_keeps_its_microseconds(tmp_path):
     assert CaseStudy.objects.get().published_at == moment
 
 
-def test_the_seed_directory_is_exactly_an_export_of_the_seeded_database(tmp_path):
+def test_the_seed_directory_is_exactly_the_study_files_of_an_export_of_the_seeded_database(tmp_path):
     run("import_studies")
     run("export_studies", str(tmp_path))
-    assert files(SEED_DIR) == files(tmp_path)
+    # The seed is studies only: loading it never changes a site's profile.
+    assert files(SEED_DIR) == {
+        name: data for name, data in files(tmp_path).items() if name not in {"site.yaml", "tags.yaml"}
+    }
 
 
 def test_importing_an_unchanged_export_changes_nothing(tmp_path, varied_studies):
@@ -306,13 +316,13 @@ def test_import_sets_facts_and_replaces_outcomes_that_differ(tmp_path):
 
 def test_bad_files_are_each_reported_and_the_good_ones_still_import(tmp_path):
     bad = {
-        "broken-yaml.md": ("---\ntitle: [unclosed\n---\nbody\n", "its front matter is not valid YAML"),
-        "no-title.md": ("---\nslug: x\nsummary: s\npublished_at: 2024-01-01\n---\n", "missing title"),
-        "zz-same-slug.md": (study_text("good-one", title="Second"), "slug 'good-one' is already used by"),
-        "team.md": (study_text("team", extra="team_size: lots\n"), "team_size 'lots' is not a number"),
+        "broken-yaml.md": ("---\ntitle: [unclosed\n---\nbody\n", "3: its front matter is not valid YAML"),
+        "no-title.md": ("---\nslug: x\nsummary: s\npublished_at: 2024-01-01\n---\n", "1: missing title"),
+        "zz-same-slug.md": (study_text("good-one", title="Second"), "3: slug 'good-one' is already used by"),
+        "team.md": (study_text("team", extra="team_size: lots\n"), "8: team_size 'lots' is not a number"),
         "unlabelled.md": (
             study_text("unlabelled", extra="outcomes:\n  - before: 1\n"),
-            "outcome 1 has no label",
+            "9: outcome 1 has no label",
         ),
     }
     for name, (text, _) in bad.items():
@@ -325,7 +335,7 @@ def test_bad_files_are_each_reported_and_the_good_ones_still_import(tmp_path):
     assert "5 file(s) could not be imported" in failure
     assert "2 created, 0 updated, 0 unchanged, 5 failed" in out
     for name, (_, problem) in bad.items():
-        assert f"{name}: {problem}" in err
+        assert f"{name}:{problem}" in err
     assert sorted(CaseStudy.objects.values_list("slug", flat=True)) == ["good-one", "good-two"]
     assert CaseStudy.objects.get(slug="good-one").title == "First"
 
@@ -340,10 +350,10 @@ def test_bad_files_are_each_reported_and_the_good_ones_still_import(tmp_path):
         ("outcomes: fast\n", "outcomes must be a list"),
         ("outcomes:\n  - just words\n", "outcome 1 is not a set of 'name: value' lines"),
         ("outcomes:\n  - label: ok\n  - after: '2'\n", "outcome 2 has no label"),
-        ("outcomes:\n  - label: ok\n    colour: red\n", "outcome 1: unknown field(s): colour"),
+        ("outcomes:\n  - label: ok\n    colour: red\n", "outcome 1: unknown field: colour"),
         (f"outcomes:\n  - label: {'x' * 121}\n", "outcome 1: label: Ensure this value has at most 120"),
         (f"stack: {'x' * 301}\n", "stack: Ensure this value has at most 300"),
-        ("1: one\ncolour: blue\n", "unknown field(s): 1, colour"),
+        ("1: one\ncolour: blue\n", "unknown field: 1; unknown field: colour"),
     ],
 )
 def test_a_bad_fact_or_outcome_says_what_is_wrong(extra, problem):
@@ -365,8 +375,8 @@ def test_export_queries_do_not_grow_with_the_number_of_studies(tmp_path, django_
         OutcomeFactory(study=study)
         if number < 2:
             add_image(study, "figure.png", width=64, height=48)
-    # The studies, their tags, their outcomes, their images.
-    with django_assert_num_queries(4):
+    # The studies, their tags, outcomes, images and old slugs; every tag; the site profile and its links.
+    with django_assert_num_queries(7):
         run("export_studies", str(tmp_path))
     assert len(list(tmp_path.glob("*.md"))) == count
     assert len(list(tmp_path.glob("*/figure.png"))) == 2
@@ -393,7 +403,8 @@ def test_a_progress_bar_shows_on_long_runs_in_a_terminal_only(
     out = stdout()
     call_command(command, str(tmp_path), verbosity=verbosity, stdout=out, stderr=io.StringIO())
 
-    assert ("/21 [" in capsys.readouterr().err) is bar
+    # An import also reads tags.yaml and site.yaml.
+    assert (("/21 [" if command == "export_studies" else "/23 [") in capsys.readouterr().err) is bar
     if verbosity:
         assert "21 unchanged" in out.getvalue()
 
@@ -413,7 +424,7 @@ def test_exporting_into_a_file_is_refused(tmp_path):
 def test_export_creates_the_directory(tmp_path):
     CaseStudyFactory(slug="one", published_at=timezone.now())
     run("export_studies", str(tmp_path / "deep" / "er"))
-    assert list(files(tmp_path / "deep" / "er")) == ["one.md"]
+    assert list(files(tmp_path / "deep" / "er")) == ["one.md", "site.yaml", "tags.yaml"]
 
 
 # Images
@@ -481,6 +492,8 @@ def test_export_import_into_an_empty_site_export_again_is_byte_identical_with_im
         "illustrated/whiteboard.jpg",
         "illustrated.md",
         "plain.md",
+        "site.yaml",
+        "tags.yaml",
     ]
     study = CaseStudy.objects.get(slug="illustrated")
     assert list(study.images.values_list("name", "alt", "credit", "is_cover", "extension")) == [
@@ -584,7 +597,7 @@ def test_export_writes_no_image_whose_name_names_a_folder(tmp_path, illustrated)
     assert "illustrated.md: The file name “../escaped.png” names a folder" in err
     assert "1 study(ies) could not be exported" in failure
     assert "1 written (1 created, 0 updated), 0 unchanged, 1 failed, 2 in total" in out
-    assert list(files(tmp_path)) == ["plain.md"]
+    assert list(files(tmp_path)) == ["plain.md", "site.yaml", "tags.yaml"]
 
 
 def test_export_says_which_picture_is_missing_from_the_media_storage(tmp_path, illustrated):
@@ -609,7 +622,7 @@ def test_export_says_which_picture_is_missing_from_the_media_storage(tmp_path, i
         ("images:\n  - flow.png\n", "image 1 is not a set of 'name: value' lines"),
         ("images:\n  - alt: x\n", "image 1 has no name"),
         ("images:\n  - name: a.png\n", "image 'a.png' has no alt text"),
-        ("images:\n  - name: a.png\n    alt: x\n    size: 3\n", "image 1: unknown field(s): size"),
+        ("images:\n  - name: a.png\n    alt: x\n    size: 3\n", "image 1: unknown field: size"),
         ("images:\n  - name: a.png\n    alt: x\n    cover: maybe\n", "cover must be true or false"),
         (f"images:\n  - name: a.png\n    alt: {'x' * 301}\n", "image 'a.png': alt: Ensure this value"),
         ("images:\n  - {name: a.png, alt: x}\n  - {name: a.png, alt: y}\n", "'a.png' is listed twice"),

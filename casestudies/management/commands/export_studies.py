@@ -9,18 +9,21 @@ from django.core.management.base import BaseCommand, CommandError
 
 from casestudies import images
 from casestudies.management.progress import progress, say
-from casestudies.models import CaseStudy
-from casestudies.studyfiles import StudyFile
+from casestudies.models import CaseStudy, Tag
+from casestudies.studyfiles import TAGS_FILE, StudyFile, tags_to_text
+from siteprofile import profilefile
+from siteprofile.models import SiteProfile
 
 
 class Command(BaseCommand):
     help = (
-        "Write every case study, drafts and scheduled ones included (the export is a "
-        "backup), to DIR as one Markdown file with front matter per study, named "
-        "<slug>.md, and its images' masters beside it as <slug>/<image name>; "
-        "import_studies reads them back. Files that are already up to date are left "
-        "untouched, and a study's folder keeps only the images it has; other files "
-        "in DIR are left alone."
+        "Write the site's content to DIR (the export is a backup): every case study, drafts "
+        "and scheduled ones included, as one Markdown file with front matter per study, named "
+        "<slug>.md, with its old slugs, and its images' masters beside it as <slug>/<image "
+        "name>; every tag as spelled, with its slug, in tags.yaml; the site profile in "
+        "site.yaml. import_studies reads them back. Files that are already up to date are "
+        "left untouched, and a study's folder keeps only the images it has; other files in "
+        "DIR are left alone."
     )
 
     def add_arguments(self, parser):
@@ -36,8 +39,13 @@ class Command(BaseCommand):
         if not dry_run:
             directory.mkdir(parents=True, exist_ok=True)
 
-        # Four queries however many studies: the studies, their tags, outcomes and images.
-        studies = list(CaseStudy.objects.with_tags().prefetch_related("outcomes", "images").order_by("slug"))
+        # Seven queries however many studies: the studies, their tags, outcomes, images and old slugs,
+        # every tag, and the site profile with its links.
+        studies = list(
+            CaseStudy.objects.with_tags()
+            .prefetch_related("outcomes", "images", "slug_redirects")
+            .order_by("slug")
+        )
         counts = Counter()
         for study in progress(studies, self, verbosity, "Exporting"):
             study_file = StudyFile.from_study(study)
@@ -57,32 +65,57 @@ class Command(BaseCommand):
                 for each in (sorted(folder.iterdir()) if is_plain_folder(folder) else [])
                 if each not in wanted and not each.is_dir()
             ]
-            written = [each for each, data in wanted.items() if not is_already(each, data)]
-            if not written and not stale:
-                counts["unchanged"] += 1
-                if verbosity > 1:
-                    say(self.stdout, f"unchanged: {path.name}")
-                continue
-            counts["updated" if path.exists() else "created"] += 1
-            for each in written:
-                result = "updated" if each.exists() else "created"
-                if not dry_run:
-                    each.parent.mkdir(exist_ok=True)
-                    write_file(each, wanted[each])
-                if verbosity:
-                    say(self.stdout, f"{'would be ' if dry_run else ''}{result}: {shown(each, directory)}")
-            for each in stale:
-                if not dry_run:
-                    each.unlink()
-                if verbosity:
-                    say(self.stdout, f"{'would be ' if dry_run else ''}removed: {shown(each, directory)}")
+            self.write(directory, path, wanted, stale, counts, dry_run, verbosity)
             if not dry_run and is_plain_folder(folder) and not any(folder.iterdir()):
                 folder.rmdir()
 
+        # The names of both have a dot or an underscore no slug has, so no study's file is ever one.
+        site_files = {directory / TAGS_FILE: tags_to_text(Tag.objects.all())}
+        profile = SiteProfile.load()
+        if not profile._state.adding:
+            site_files[directory / profilefile.FILE_NAME] = profilefile.ProfileFile.from_profile(
+                profile
+            ).to_text()
+        failed_site_files = []
+        for path, text in site_files.items():
+            try:
+                check_plain_file(path, directory)
+            except ExportError as error:
+                failed_site_files.append(path.name)
+                say(self.stderr, f"{path.name}: {error}")
+                continue
+            # The summary counts studies; these say what became of them on their line.
+            self.write(directory, path, {path: text.encode("utf-8")}, [], Counter(), dry_run, verbosity)
+
         if verbosity:
             self.report(directory, studies, counts, dry_run)
+        failures = [f"{name} could not be exported" for name in failed_site_files]
         if counts["failed"]:
-            raise CommandError(f"{counts['failed']} study(ies) could not be exported; see above.")
+            failures.insert(0, f"{counts['failed']} study(ies) could not be exported")
+        if failures:
+            raise CommandError(f"{'; '.join(failures)}; see above.")
+
+    def write(self, directory, path, wanted, stale, counts, dry_run, verbosity):
+        """Write `wanted` ({path: bytes}, `path` the main file) where it differs and remove `stale`."""
+        written = [each for each, data in wanted.items() if not is_already(each, data)]
+        if not written and not stale:
+            counts["unchanged"] += 1
+            if verbosity > 1:
+                say(self.stdout, f"unchanged: {path.name}")
+            return
+        counts["updated" if path.exists() else "created"] += 1
+        for each in written:
+            result = "updated" if each.exists() else "created"
+            if not dry_run:
+                each.parent.mkdir(exist_ok=True)
+                write_file(each, wanted[each])
+            if verbosity:
+                say(self.stdout, f"{'would be ' if dry_run else ''}{result}: {shown(each, directory)}")
+        for each in stale:
+            if not dry_run:
+                each.unlink()
+            if verbosity:
+                say(self.stdout, f"{'would be ' if dry_run else ''}removed: {shown(each, directory)}")
 
     def report(self, directory, studies, counts, dry_run):
         slugs = {study.slug for study in studies}
