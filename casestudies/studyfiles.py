@@ -252,6 +252,17 @@ class Problems:
         for name, messages in error.message_dict.items():
             self.add(f"{prefix}{name}: {' '.join(messages)}", where_of(name).line)
 
+    def keys(self, meta, where, known, required):
+        """Note every key that is not one of `known` and every one of `required` that is missing,
+        and return the missing ones."""
+        for name, line in where.fields():
+            if name not in known:
+                self.add(f"unknown field: {name}", line)
+        missing = [name for name in required if not meta.get(name)]
+        if missing:
+            self.add(f"missing {', '.join(missing)}", 1)
+        return missing
+
     def check(self):
         if self.found:
             raise StudyFileError(problems=self.found)
@@ -386,12 +397,7 @@ def examine_study_file(text):
         raise StudyFileError("its front matter is not a set of 'name: value' lines", 2)
 
     found = Problems()
-    for name, line in where.fields():
-        if name not in KEYS:
-            found.add(f"unknown field: {name}", line)
-    missing = [name for name in REQUIRED if not meta.get(name)]
-    if missing:
-        found.add(f"missing {', '.join(missing)}", 1)
+    missing = found.keys(meta, where, KEYS, REQUIRED)
 
     # What could not be read is left out of the model's checks below, which would only repeat it.
     unread = set(missing)

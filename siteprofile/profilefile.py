@@ -94,12 +94,7 @@ def parse_profile_file(text):
     if not isinstance(meta, dict):
         raise StudyFileError("it is not a set of 'name: value' lines", 1)
     found = Problems()
-    for name, line in where.fields():
-        if name not in KEYS:
-            found.add(f"unknown field: {name}", line)
-    missing = [name for name in REQUIRED if not meta.get(name)]
-    if missing:
-        found.add(f"missing {', '.join(missing)}", 1)
+    missing = found.keys(meta, where, KEYS, REQUIRED)
     unread = set(missing)
     fields = {}
     for name in TEXT_FIELDS:
