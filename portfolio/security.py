@@ -13,14 +13,7 @@ from django.utils import timezone
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's policy; under the admin's path, ADMIN_CONTENT_SECURITY_POLICY replaces some directives."""
-
-    def get_policy_parts(self, request, response, report_only=False):
-        parts = super().get_policy_parts(request, response, report_only=report_only)
-        admin_policy = settings.ADMIN_CONTENT_SECURITY_POLICY
-        if not report_only and admin_policy and request.path_info.startswith(f"/{settings.ADMIN_PATH}"):
-            parts.replace = {**admin_policy, **(parts.replace or {})}
-        return parts
+    """django-csp's policy, its directives in one order."""
 
     def process_response(self, request, response):
         response = super().process_response(request, response)

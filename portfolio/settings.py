@@ -359,11 +359,17 @@ PERMISSIONS_POLICY = ", ".join(
 # from MEDIA_ORIGIN): nothing inline, nothing from elsewhere. Their one <script>, the JSON-LD,
 # is a data block, which browsers neither run nor check against script-src, so no nonce: a
 # page is then the same for every visitor, and a page cache may replay it, header and all.
+# The admin, checked page by page in a browser, has no inline script or style either (its data
+# rides in data- attributes and JSON blocks). connect-src 'self' is for its fetch() (the live
+# preview of a study's body, the autocomplete of related fields) and for Lighthouse, as
+# PageSpeed Insights runs it, which fetches /robots.txt from inside the page it audits; a
+# public page has no script of its own to use it.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
         "script-src": [SELF],
         "style-src": [SELF],
+        "connect-src": [SELF],
         "img-src": [SELF, *filter(None, [MEDIA_ORIGIN])],
         "object-src": [NONE],
         "base-uri": [NONE],
@@ -372,12 +378,6 @@ CONTENT_SECURITY_POLICY = {
         "upgrade-insecure-requests": PRODUCTION,
     }
 }
-# Under ADMIN_PATH only, these directives replace the ones above (portfolio.security). The
-# admin, checked page by page in a browser, needs one relaxation: fetch() to its own origin,
-# for the live preview of a study's body and the autocomplete of related fields. Django's
-# admin has no inline script or style (its data rides in data- attributes and JSON blocks).
-ADMIN_CONTENT_SECURITY_POLICY = {"connect-src": [SELF]}
-
 # Staff are the only visitors with a session. A working day, then log in again: a session
 # left open on a shared machine, or stolen, is worthless by the next morning. If it ends
 # mid-edit, the live preview says so and nothing typed in the form is lost.
