@@ -1,6 +1,7 @@
 import contextlib
 import importlib
 import os
+import shutil
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -40,6 +41,39 @@ def require_service(available, reason):
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: every service must be present)")
     pytest.skip(reason)
+
+
+# A test that asks for one of these fixtures gets the marker of the same name, so that
+# `make test-fast` can leave out what needs Java or PostgreSQL by marker, not by file.
+SERVICE_FIXTURES = ("java", "postgres")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    # tryfirst: the markers must be on before `-m` selects by them.
+    for item in items:
+        for name in SERVICE_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(name)
+
+
+@pytest.fixture
+def java():
+    """Java, which the W3C Nu HTML checker (tests/test_html_validity.check_with_nu) runs on."""
+    path = shutil.which("java")
+    require_service(path, "Java is needed for the W3C Nu HTML checker (Debian: default-jre-headless)")
+    return path
+
+
+@pytest.fixture
+def postgres():
+    """The URL of a PostgreSQL server (TEST_POSTGRES_URL) on which a test may create databases."""
+    from tests.test_serving import POSTGRES_URL, postgres_available
+
+    require_service(
+        postgres_available(), f"PostgreSQL is not reachable at TEST_POSTGRES_URL ({POSTGRES_URL})"
+    )
+    return POSTGRES_URL
 
 
 @contextlib.contextmanager

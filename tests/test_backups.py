@@ -4,7 +4,11 @@ to a fresh path, serves the same site, old addresses included."""
 import subprocess
 import sys
 
+import pytest
+
 from tests.test_serving import BASE_DIR, fetch, manage, serve, site_env
+
+pytestmark = pytest.mark.served
 
 # The README's recipe, both ways (backup: the live database to a file; restore: a file into a
 # database path). SQLite's online backup API, through Python's sqlite3, so it needs no `sqlite3`

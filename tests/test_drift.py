@@ -18,6 +18,7 @@ generation among them) run after every step, as a real commit would run them.
 import datetime
 import itertools
 import math
+import os
 import re
 from collections import Counter
 
@@ -591,7 +592,8 @@ def test_public_pages_always_agree_with_a_recount(
     run_state_machine_as_test(
         Machine,
         settings=hypothesis_settings(
-            max_examples=20,
+            # `make test-fast` (HYPOTHESIS_PROFILE=fast) tries half the sequences a run; `make test` all.
+            max_examples=10 if os.environ.get("HYPOTHESIS_PROFILE") == "fast" else 20,
             stateful_step_count=12,
             deadline=None,
             database=None,

@@ -24,7 +24,14 @@ from tests.conftest import require_service
 from tests.factories import CaseStudyFactory
 from tests.test_html_validity import check_with_nu
 from tests.test_logging import run_site
-from tests.test_serving import POSTGRES_URL, fetch, free_port, manage, scratch_postgres_database, site_env
+from tests.test_serving import (
+    POSTGRES_URL,
+    collect_static,
+    fetch,
+    free_port,
+    scratch_postgres_database,
+    site_env,
+)
 from tests.test_settings import REDIS_URL, load_settings, redis_available
 
 pytestmark = pytest.mark.django_db
@@ -84,12 +91,7 @@ def test_database_down_answers_a_styled_503_with_retry_after(database_down, path
     assert "OperationalError" not in html
 
 
-def test_the_503_page_is_valid_html(tmp_path):
-    import shutil
-
-    require_service(
-        shutil.which("java"), "Java is needed for the W3C Nu HTML checker (Debian: default-jre-headless)"
-    )
+def test_the_503_page_is_valid_html(tmp_path, java):
     (tmp_path / "unavailable.html").write_text(render_to_string("503.html", {"retry_after": 30}))
     assert check_with_nu(tmp_path) == {"unavailable.html": []}
 
@@ -331,14 +333,15 @@ class TcpProxy:
             sink.shutdown(socket.SHUT_WR)
 
 
-def test_gunicorn_answers_503_while_postgresql_is_away_and_recovers(tmp_path):
+@pytest.mark.served
+def test_gunicorn_answers_503_while_postgresql_is_away_and_recovers(tmp_path, postgres):
     with scratch_postgres_database("faults") as name:
         proxy = TcpProxy(("127.0.0.1", 5432))
         proxy.start()
         try:
             credentials = POSTGRES_URL.split("//", 1)[1].split("@", 1)[0]
             env = site_env(tmp_path, DATABASE_URL=f"postgres://{credentials}@127.0.0.1:{proxy.port}/{name}")
-            manage(env, "collectstatic", "--noinput")
+            collect_static(env)
             with run_site(env) as site:
                 assert fetch(site.url + "/case-studies/")[0] == 200
 

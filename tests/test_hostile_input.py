@@ -30,6 +30,8 @@ _common = {
 }
 settings.register_profile("ci", derandomize=True, **_common)
 settings.register_profile("dev", **_common)
+# `make test-fast`: the edit-test loop tries half as many inputs a run; each run draws new ones.
+settings.register_profile("fast", **{**_common, "max_examples": 100})
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 )

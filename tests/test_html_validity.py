@@ -14,7 +14,6 @@ from django.contrib.auth.models import Permission
 from django.template.loader import render_to_string
 
 from casestudies.views import STUDIES_PER_PAGE
-from tests.conftest import require_service
 from tests.factories import CaseStudyFactory, OutcomeFactory, draft
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +71,7 @@ def check_with_nu(directory):
     return errors
 
 
-def test_every_kind_of_public_page_is_valid_html(client, django_user_model, tmp_path):
-    require_service(shutil.which("java"), "Java is needed for the W3C Nu HTML checker")
+def test_every_kind_of_public_page_is_valid_html(client, django_user_model, tmp_path, java):
     study = CaseStudyFactory(
         slug="everything",
         title="Tables, code & footnotes: <everything>",

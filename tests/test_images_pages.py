@@ -7,7 +7,6 @@ master from the storage).
 
 import io
 import json
-import shutil
 
 import feedparser
 import pytest
@@ -16,7 +15,6 @@ from PIL import Image
 
 from casestudies import images, socialcards
 from casestudies.views import CARD_COVER_SIZES
-from tests.conftest import require_service
 from tests.factories import CaseStudyFactory, add_image, draft, image_bytes
 from tests.test_html_validity import check_with_nu
 
@@ -97,8 +95,7 @@ def test_a_study_without_a_cover_shows_none(client):
     assert soup.find("img") is None
 
 
-def test_pages_with_pictures_are_valid_html(client, covered, tmp_path):
-    require_service(shutil.which("java"), "Java is needed for the W3C Nu HTML checker")
+def test_pages_with_pictures_are_valid_html(client, covered, tmp_path, java):
     CaseStudyFactory(title="No cover")
     for name, url in {"study": "/case-studies/vault/", "list": "/case-studies/", "home": "/"}.items():
         response = client.get(url)

@@ -202,6 +202,7 @@ def test_a_huge_path_is_clipped_in_the_line(site_log):
 # gunicorn's lines
 
 
+@pytest.mark.served
 def test_gunicorn_writes_json_access_lines_with_the_request_id_and_no_secret(tmp_path):
     env = site_env(tmp_path)
     collect_static(env)

@@ -21,6 +21,8 @@ import pytest
 from tests.conftest import require_service
 from tests.test_serving import free_port, serve, site_env
 
+pytestmark = pytest.mark.served
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE = BASE_DIR / "deploy" / "nginx.conf"
 # Debian installs it in /usr/sbin, which a user's PATH may not name.

@@ -22,6 +22,7 @@ from tests.conftest import require_service
 from tests.test_logging import run_site
 from tests.test_serving import (
     NoRedirect,
+    collect_static,
     fetch,
     manage,
     postgres_database_url,
@@ -29,6 +30,8 @@ from tests.test_serving import (
     site_env,
 )
 from tests.test_settings import redis_available
+
+pytestmark = pytest.mark.served
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/14"
 PASSWORD = "scale out passphrase 42"
@@ -109,7 +112,7 @@ def page(site, path):
 
 
 @pytest.fixture
-def database_url(request):
+def database_url(request, postgres):
     """A PostgreSQL database of the test's own, named after its module (test_scale_out_s3 shares it)."""
     with scratch_postgres_database(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")) as name:
         yield postgres_database_url(name)
@@ -135,7 +138,7 @@ def test_an_edit_through_one_instance_is_served_by_the_other(tmp_path, database_
     env_a = site_env(tmp_path / "a", **shared)
     env_b = site_env(tmp_path / "b", **shared)
     assert env_a["PORT"] != env_b["PORT"]
-    manage(env_a, "collectstatic", "--noinput")
+    collect_static(env_a)
     with run_site(env_a) as a, run_site(env_b) as b:
         superuser = {
             "DJANGO_SUPERUSER_USERNAME": "author",

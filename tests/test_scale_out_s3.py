@@ -25,10 +25,12 @@ from tests.test_scale_out import warm
 from tests.test_security import csp
 from tests.test_serving import (
     BASE_DIR,
+    collect_static,
     fetch,
-    manage,
     site_env,
 )
+
+pytestmark = pytest.mark.served
 
 # The same PostgreSQL database (one of this module's own) and Redis as the scale-out test's.
 database_url = test_scale_out.database_url
@@ -135,7 +137,7 @@ def test_an_image_uploaded_through_one_instance_is_shown_by_the_other_from_the_b
     }
     env_a = site_env(tmp_path / "a", **shared)
     env_b = site_env(tmp_path / "b", **shared)
-    manage(env_a, "collectstatic", "--noinput")
+    collect_static(env_a)
     with run_site(env_a) as a, run_site(env_b) as b:
         warm(b, "/case-studies/securevault/")
 

@@ -25,6 +25,8 @@ import pytest
 from portfolio import localserver
 from tests.conftest import require_service
 
+pytestmark = pytest.mark.served
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://portfolio:portfolio@127.0.0.1:5432/postgres")
 
@@ -103,6 +105,7 @@ def serve(env):
     """Start the site as `make run` does, through bin/serve; yields its base URL."""
     collect_static(env)
     log = Path(env["DJANGO_VAR_DIR"]).parent / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
         [str(BASE_DIR / "bin" / "serve")],
         cwd=BASE_DIR,
