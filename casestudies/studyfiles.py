@@ -263,6 +263,36 @@ class Problems:
             self.add(f"missing {', '.join(missing)}", 1)
         return missing
 
+    def texts(self, meta, where, names, unread):
+        """{name: text} of the `names` in `meta`, "" for each that could not be read (its problems
+        noted, and the name added to `unread`)."""
+        texts = {}
+        for name in names:
+            texts[name] = self.attempt(where[name], parse_text, meta.get(name), name)
+            if texts[name] is None:
+                texts[name] = ""
+                unread.add(name)
+        return texts
+
+    def entries(self, value, where, noun, fields, example):
+        """(index, number, where, mapping) of each entry of a list of mappings, such as outcomes:
+        a value that is not a list, an entry that is not a mapping and a key not among `fields`
+        are noted, and such entries skipped."""
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self.add(f"{noun}s must be a list, e.g. {noun}s: [{example}]", where.line)
+            return
+        for index, item in enumerate(value):
+            number, at = index + 1, where[index]
+            if not isinstance(item, dict):
+                self.add(f"{noun} {number} is not a set of 'name: value' lines", at.line)
+                continue
+            for name, line in at.fields():
+                if name not in fields:
+                    self.add(f"{noun} {number}: unknown field: {name}", line)
+            yield index, number, at, item
+
     def check(self):
         if self.found:
             raise StudyFileError(problems=self.found)
@@ -404,12 +434,7 @@ def examine_study_file(text):
     published_at = found.attempt(where["published_at"], parse_timestamp, meta.get("published_at"))
     if published_at is None:
         unread.add("published_at")
-    optional = {}
-    for name in OPTIONAL_TEXT:
-        optional[name] = found.attempt(where[name], parse_text, meta.get(name), name)
-        if optional[name] is None:
-            optional[name] = ""
-            unread.add(name)
+    optional = found.texts(meta, where, OPTIONAL_TEXT, unread)
     team_size = found.attempt(where["team_size"], parse_team_size, meta.get("team_size"), fallback="?")
     if team_size == "?":
         team_size = None
@@ -538,20 +563,9 @@ def parse_old_slugs(value, slug):
 
 
 def parse_outcomes(value, where, found):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        found.add("outcomes must be a list, e.g. outcomes: [{label: p99 latency, before: 480}]", where.line)
-        return []
     outcomes = []
-    for index, item in enumerate(value):
-        number, at = index + 1, where[index]
-        if not isinstance(item, dict):
-            found.add(f"outcome {number} is not a set of 'name: value' lines", at.line)
-            continue
-        for name, line in at.fields():
-            if name not in OUTCOME_FIELDS:
-                found.add(f"outcome {number}: unknown field: {name}", line)
+    example = "{label: p99 latency, before: 480}"
+    for _, number, at, item in found.entries(value, where, "outcome", OUTCOME_FIELDS, example):
         outcome, good = {}, True
         for name in OUTCOME_FIELDS:
             text = item.get(name)
@@ -573,20 +587,9 @@ def parse_outcomes(value, where, found):
 
 
 def parse_images(value, where, found):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        found.add("images must be a list, e.g. images: [{name: diagram.png, alt: The data flow}]", where.line)
-        return []
     listed, covers = {}, []
-    for index, item in enumerate(value):
-        number, at = index + 1, where[index]
-        if not isinstance(item, dict):
-            found.add(f"image {number} is not a set of 'name: value' lines", at.line)
-            continue
-        for key, line in at.fields():
-            if key not in IMAGE_FIELDS:
-                found.add(f"image {number}: unknown field: {key}", line)
+    example = "{name: diagram.png, alt: The data flow}"
+    for _, number, at, item in found.entries(value, where, "image", IMAGE_FIELDS, example):
         if not isinstance(item.get("name"), str):
             found.add(f"image {number} has no name, e.g. name: diagram.png", at.line)
             continue

@@ -96,12 +96,7 @@ def parse_profile_file(text):
     found = Problems()
     missing = found.keys(meta, where, KEYS, REQUIRED)
     unread = set(missing)
-    fields = {}
-    for name in TEXT_FIELDS:
-        fields[name] = found.attempt(where[name], parse_text, meta.get(name), name)
-        if fields[name] is None:
-            fields[name] = ""
-            unread.add(name)
+    fields = found.texts(meta, where, TEXT_FIELDS, unread)
     # The model's own validators, as the admin's form uses them.
     try:
         SiteProfile(**fields).full_clean(
@@ -116,22 +111,9 @@ def parse_profile_file(text):
 
 
 def parse_links(value, where, found):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        found.add(
-            "links must be a list, e.g. links: [{label: GitHub, url: https://github.com/ada}]", where.line
-        )
-        return []
     links = []
-    for index, item in enumerate(value):
-        number, at = index + 1, where[index]
-        if not isinstance(item, dict):
-            found.add(f"link {number} is not a set of 'name: value' lines", at.line)
-            continue
-        for name, line in at.fields():
-            if name not in LINK_FIELDS:
-                found.add(f"link {number}: unknown field: {name}", line)
+    example = "{label: GitHub, url: https://github.com/ada}"
+    for index, number, at, item in found.entries(value, where, "link", LINK_FIELDS, example):
         link = {}
         for name in LINK_FIELDS:
             link[name] = found.attempt(at[name], parse_text, item.get(name), name, fallback="").strip()

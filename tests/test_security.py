@@ -1,7 +1,6 @@
 """Strict by default: security headers on every response, production settings, log-in limits, sessions."""
 
 import datetime
-import os
 import secrets
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from casestudies.socialcards import card_url
 from portfolio.security import client_ip
 from tests.factories import CaseStudyFactory, draft
 from tests.test_serving import collect_static, fetch, manage, site_env
-from tests.test_settings import BASE_DIR, load_settings
+from tests.test_settings import BASE_DIR, load_settings, run_python
 
 pytestmark = pytest.mark.django_db
 
@@ -225,18 +224,7 @@ def test_a_key_generated_into_var_does_not_count_in_production(tmp_path):
 
 
 def check_deploy(tmp_path, **env):
-    clean = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))
-    }
-    clean.update({"DJANGO_VAR_DIR": str(tmp_path / "var"), **env})
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_python(tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", **env)
 
 
 def test_check_deploy_finds_nothing_to_warn_about_in_production(tmp_path):

@@ -60,6 +60,18 @@ def with_venv_path(env):
     return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
 
 
+def start_logged(script, env, output, **popen):
+    """bin/<script> as make starts it, all it prints written to the file `output`."""
+    return subprocess.Popen(
+        [str(BASE_DIR / "bin" / script)],
+        cwd=BASE_DIR,
+        env=with_venv_path(env),
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        **popen,
+    )
+
+
 def site_env(tmp_path, **extra):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
     env.update(
@@ -109,7 +121,7 @@ def serve(env):
     server = subprocess.Popen(
         [str(BASE_DIR / "bin" / "serve")],
         cwd=BASE_DIR,
-        env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"},
+        env=with_venv_path(env),
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
     )
@@ -354,13 +366,7 @@ def test_make_run_says_where_the_site_is_last_after_the_migrations(tmp_path):
     env = site_env(tmp_path, SERVE_BANNER="make run", DJANGO_DOTENV=str(dotenv))
     collect_static(env)
     output = tmp_path / "output.log"
-    server = subprocess.Popen(
-        [str(BASE_DIR / "bin" / "serve")],
-        cwd=BASE_DIR,
-        env=with_venv_path(env),
-        stdout=output.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    server = start_logged("serve", env, output)
     base_url = f"http://127.0.0.1:{env['PORT']}"
     try:
         # As the banner says: 127.0.0.1 is not an allowed host here, the site's own name is.
@@ -410,14 +416,7 @@ def test_make_dev_reloads_with_debug_on_no_page_cache_and_plain_lines_whatever_e
     env = site_env(tmp_path, DJANGO_DOTENV=str(dotenv))
     output = tmp_path / "output.log"
     # A session of its own: runserver's reloader runs the site in a child, which must stop too.
-    server = subprocess.Popen(
-        [str(BASE_DIR / "bin" / "dev")],
-        cwd=BASE_DIR,
-        env=with_venv_path(env),
-        stdout=output.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = start_logged("dev", env, output, start_new_session=True)
     base_url = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_until_answering(base_url, server, output)

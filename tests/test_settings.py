@@ -19,19 +19,22 @@ SHOW_SETTINGS = (
 )
 
 
-def load_settings(tmp_path, code=SHOW_SETTINGS, **env):
-    """Run `code` in a fresh interpreter whose environment holds exactly these settings."""
+def run_python(tmp_path, *args, **env):
+    """`python *args` in the project, in an environment holding only these settings of the site's."""
     clean = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
     }
-    clean.update(
-        {"DJANGO_SETTINGS_MODULE": "portfolio.settings", "DJANGO_VAR_DIR": str(tmp_path / "var"), **env}
-    )
+    clean.update({"DJANGO_VAR_DIR": str(tmp_path / "var"), **env})
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=BASE_DIR, env=clean, capture_output=True, text=True, check=False
+        [sys.executable, *args], cwd=BASE_DIR, env=clean, capture_output=True, text=True, check=False
     )
+
+
+def load_settings(tmp_path, code=SHOW_SETTINGS, **env):
+    """Run `code` in a fresh interpreter whose environment holds exactly these settings."""
+    return run_python(tmp_path, "-c", code, DJANGO_SETTINGS_MODULE="portfolio.settings", **env)
 
 
 def test_laptop_defaults_are_safe(tmp_path):
@@ -163,20 +166,7 @@ SHOW_HOSTS_AND_ZONE = "from django.conf import settings as s; print(s.ALLOWED_HO
 
 def manage_shell(tmp_path, code, **env):
     """`manage.py shell -c code`, as a developer runs it, in an environment holding only these settings."""
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
-    }
-    clean.update({"DJANGO_VAR_DIR": str(tmp_path / "var"), **env})
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
-        cwd=BASE_DIR,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_python(tmp_path, "manage.py", "shell", "--no-imports", "-c", code, **env)
 
 
 def test_the_env_file_is_read_and_the_environment_wins_over_it(tmp_path):
