@@ -10,7 +10,7 @@ from portfolio import envfile, localserver
 # Before anything here reads the environment: `.env` may set WEB_CONCURRENCY, HOST or PORT.
 envfile.load()
 HOST, PORT = localserver.address()
-bind = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
+bind = localserver.host_and_port(HOST, PORT)
 _workers = os.environ.get("WEB_CONCURRENCY", "").strip() or "2"
 if not (_workers.isascii() and _workers.isdigit() and int(_workers) >= 1):
     raise SystemExit(f"WEB_CONCURRENCY must be a whole number of workers, 1 or more, not {_workers!r}.")

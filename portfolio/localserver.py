@@ -81,8 +81,13 @@ def network_address():
         return None
 
 
+def host_and_port(host, port):
+    """host:port as servers and URLs write it, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def url(host, port, path="/"):
-    return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+    return f"http://{host_and_port(host, port)}{path}"
 
 
 def python_command():
