@@ -72,7 +72,7 @@ def s3_server():
         from moto.server import ThreadedMotoServer
     except ImportError as error:
         require_service(
-            False, f"moto's S3 server is not installed ({error}): pip install -r requirements-dev.txt"
+            False, f"moto's S3 server is not installed ({error}): make install-dev"
         )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     try:

@@ -81,7 +81,7 @@ def chromium():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        require_service(False, "Playwright is not installed (pip install -r requirements-dev.txt)")
+        require_service(False, "Playwright is not installed (make install-dev)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
