@@ -71,9 +71,7 @@ def s3_server():
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as error:
-        require_service(
-            False, f"moto's S3 server is not installed ({error}): make install-dev"
-        )
+        require_service(False, f"moto's S3 server is not installed ({error}): make install-dev")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     try:
         server.start()
